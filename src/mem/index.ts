@@ -1,0 +1,2 @@
+// Public surface of the memory layer.
+export * from "./sparse-memory.ts";

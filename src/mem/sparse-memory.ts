@@ -1,0 +1,289 @@
+// Sparse physical memory: a 52-bit (configurable) little-endian physical address space backed
+// by 4 KiB pages allocated on first write. Unwritten memory reads as zero without allocating; it
+// can instead be declared to fault, so a walker can model an external abort (IHI 0070 §3.4.3,
+// F_WALK_EABT / F_STE_FETCH / F_CD_FETCH) on an unbacked or explicitly aborting range.
+//
+// Representation (typescript.md §8.4): Map<pfn, Uint32Array(1024)> plus a one-entry last-page
+// cache; 32-bit reads are the hot path, 64-bit values at the edges are bigint.
+
+import { hex, hi32, joinU64, lo32 } from "../arch/bits.ts";
+import { VsmmuError } from "../arch/errors.ts";
+
+/** Page size of the backing store (not an architectural granule). */
+export const MEM_PAGE_SHIFT = 12;
+const PAGE_SIZE = 1 << MEM_PAGE_SHIFT;
+const WORDS_PER_PAGE = PAGE_SIZE / 4;
+
+/** What an access observer sees. */
+export interface MemAccess {
+  readonly kind: "read" | "write";
+  readonly pa: number;
+  readonly size: number;
+}
+
+/** Options of a memory. */
+export interface SparseMemoryOptions {
+  /** Physical address width (default 52). Accesses at or above 2^paBits throw. */
+  readonly paBits?: number;
+  /** IMPDEF: reads of never-written memory return zeros (default) or are external aborts. */
+  readonly unbacked?: "zero" | "abort";
+}
+
+/** A sparse physical memory. */
+export class SparseMemory {
+  readonly paBits: number;
+  readonly limit: number;
+  /** 'abort': never-written pages fault (see `aborts`). */
+  unbacked: "zero" | "abort";
+  private readonly pages = new Map<number, Uint32Array>();
+  private lastPfn = -1;
+  private lastPage: Uint32Array | undefined;
+  private readonly abortRanges: { start: number; end: number }[] = [];
+  private observers: ((a: MemAccess) => void)[] = [];
+  /** Number of 32-bit-or-wider accesses made through the word API (a cost counter). */
+  accesses = 0;
+
+  constructor(opts: SparseMemoryOptions = {}) {
+    this.paBits = opts.paBits ?? 52;
+    if (this.paBits < 32 || this.paBits > 52) {
+      throw new VsmmuError("BAD_CONFIG", `paBits ${this.paBits} outside 32..52`);
+    }
+    this.limit = 2 ** this.paBits;
+    this.unbacked = opts.unbacked ?? "zero";
+  }
+
+  /** Registers an observer of every access; returns a function that removes it. */
+  observe(fn: (a: MemAccess) => void): () => void {
+    this.observers.push(fn);
+    return () => {
+      this.observers = this.observers.filter((o) => o !== fn);
+    };
+  }
+
+  /** Declares [pa, pa+len) to abort on access (models a bus error, e.g. a missing device). */
+  addAbortRange(pa: number, len: number): void {
+    this.check(pa, len);
+    this.abortRanges.push({ start: pa, end: pa + len });
+  }
+
+  /**
+   * True when an access of `size` bytes at `pa` is an external abort: beyond the PA space, in an
+   * abort range, or (in 'abort' mode) touching a page never written.
+   */
+  aborts(pa: number, size: number): boolean {
+    if (pa < 0 || pa + size > this.limit) return true;
+    for (const r of this.abortRanges) if (pa < r.end && pa + size > r.start) return true;
+    if (this.unbacked === "abort") {
+      const first = Math.floor(pa / PAGE_SIZE);
+      const last = Math.floor((pa + size - 1) / PAGE_SIZE);
+      for (let p = first; p <= last; p++) if (!this.pages.has(p)) return true;
+    }
+    return false;
+  }
+
+  /** Whether any page is backed at `pa`. */
+  isBacked(pa: number): boolean {
+    return this.pages.has(Math.floor(pa / PAGE_SIZE));
+  }
+
+  /** Number of allocated 4 KiB pages. */
+  get pageCount(): number {
+    return this.pages.size;
+  }
+
+  private check(pa: number, size: number): void {
+    if (!Number.isInteger(pa) || pa < 0 || pa + size > this.limit) {
+      throw new VsmmuError(
+        "OUT_OF_RANGE",
+        `physical access ${hex(pa)}+${size} outside the ${this.paBits}-bit PA space`,
+      );
+    }
+  }
+
+  private page(pfn: number, alloc: boolean): Uint32Array | undefined {
+    if (pfn === this.lastPfn) return this.lastPage;
+    let p = this.pages.get(pfn);
+    if (!p) {
+      if (!alloc) return undefined;
+      p = new Uint32Array(WORDS_PER_PAGE);
+      this.pages.set(pfn, p);
+    }
+    this.lastPfn = pfn;
+    this.lastPage = p;
+    return p;
+  }
+
+  private notify(kind: "read" | "write", pa: number, size: number): void {
+    for (const o of this.observers) o({ kind, pa, size });
+  }
+
+  /** Reads an aligned little-endian u32 (hot path). */
+  read32(pa: number): number {
+    if ((pa & 3) !== 0) return this.readUnaligned(pa, 4);
+    this.check(pa, 4);
+    this.accesses++;
+    if (this.observers.length) this.notify("read", pa, 4);
+    const p = this.page(Math.floor(pa / PAGE_SIZE), false);
+    return p ? (p[(pa % PAGE_SIZE) >>> 2] as number) : 0;
+  }
+
+  /** Writes an aligned little-endian u32. */
+  write32(pa: number, v: number): void {
+    if ((pa & 3) !== 0) {
+      this.writeUnaligned(pa, 4, v);
+      return;
+    }
+    this.check(pa, 4);
+    this.accesses++;
+    if (this.observers.length) this.notify("write", pa, 4);
+    const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
+    p[(pa % PAGE_SIZE) >>> 2] = v >>> 0;
+  }
+
+  /** Reads a little-endian u64 as a bigint (edge path). */
+  read64(pa: number): bigint {
+    if ((pa & 7) !== 0) {
+      const b = this.readBytes(pa, 8);
+      const dv = new DataView(b.buffer, b.byteOffset, 8);
+      return dv.getBigUint64(0, true);
+    }
+    this.check(pa, 8);
+    this.accesses++;
+    if (this.observers.length) this.notify("read", pa, 8);
+    const p = this.page(Math.floor(pa / PAGE_SIZE), false);
+    if (!p) return 0n;
+    const i = (pa % PAGE_SIZE) >>> 2;
+    return joinU64(p[i] as number, p[i + 1] as number);
+  }
+
+  /** Writes a little-endian u64 given as a bigint. */
+  write64(pa: number, v: bigint): void {
+    if ((pa & 7) !== 0) {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
+      this.writeBytes(pa, b);
+      return;
+    }
+    this.check(pa, 8);
+    this.accesses++;
+    if (this.observers.length) this.notify("write", pa, 8);
+    const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
+    const i = (pa % PAGE_SIZE) >>> 2;
+    p[i] = lo32(v);
+    p[i + 1] = hi32(v);
+  }
+
+  /** Reads an aligned 64-bit word as two u32 halves into `out` ([0] = lo, [1] = hi) (hot path). */
+  read64Into(pa: number, out: Uint32Array): void {
+    this.check(pa, 8);
+    this.accesses++;
+    if (this.observers.length) this.notify("read", pa, 8);
+    const p = this.page(Math.floor(pa / PAGE_SIZE), false);
+    if (!p) {
+      out[0] = 0;
+      out[1] = 0;
+      return;
+    }
+    const i = (pa % PAGE_SIZE) >>> 2;
+    out[0] = p[i] as number;
+    out[1] = p[i + 1] as number;
+  }
+
+  /** Writes a 64-bit word given as two u32 halves (aligned). */
+  write64Split(pa: number, lo: number, hi: number): void {
+    this.check(pa, 8);
+    this.accesses++;
+    if (this.observers.length) this.notify("write", pa, 8);
+    const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
+    const i = (pa % PAGE_SIZE) >>> 2;
+    p[i] = lo >>> 0;
+    p[i + 1] = hi >>> 0;
+  }
+
+  /** Reads a byte. */
+  read8(pa: number): number {
+    return this.readUnaligned(pa, 1);
+  }
+
+  /** Writes a byte. */
+  write8(pa: number, v: number): void {
+    this.writeUnaligned(pa, 1, v);
+  }
+
+  /** Reads a little-endian u16. */
+  read16(pa: number): number {
+    return this.readUnaligned(pa, 2);
+  }
+
+  /** Writes a little-endian u16. */
+  write16(pa: number, v: number): void {
+    this.writeUnaligned(pa, 2, v);
+  }
+
+  private readUnaligned(pa: number, size: number): number {
+    const b = this.readBytes(pa, size);
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + (b[i] as number);
+    return v;
+  }
+
+  private writeUnaligned(pa: number, size: number, v: number): void {
+    const b = new Uint8Array(size);
+    let x = v >>> 0;
+    for (let i = 0; i < size; i++) {
+      b[i] = x & 0xff;
+      x >>>= 8;
+    }
+    this.writeBytes(pa, b);
+  }
+
+  /** Copies `len` bytes out of memory. */
+  readBytes(pa: number, len: number): Uint8Array {
+    this.check(pa, len);
+    if (this.observers.length) this.notify("read", pa, len);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const a = pa + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(len - done, PAGE_SIZE - off);
+      const p = this.page(Math.floor(a / PAGE_SIZE), false);
+      if (p) out.set(new Uint8Array(p.buffer, off, n), done);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Copies bytes into memory. */
+  writeBytes(pa: number, bytes: Uint8Array): void {
+    this.check(pa, bytes.length);
+    if (this.observers.length) this.notify("write", pa, bytes.length);
+    let done = 0;
+    while (done < bytes.length) {
+      const a = pa + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(bytes.length - done, PAGE_SIZE - off);
+      const p = this.page(Math.floor(a / PAGE_SIZE), true) as Uint32Array;
+      new Uint8Array(p.buffer, off, n).set(bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  /** Fills [pa, pa+len) with `byte`. */
+  fill(pa: number, len: number, byte: number): void {
+    this.check(pa, len);
+    if (this.observers.length) this.notify("write", pa, len);
+    let done = 0;
+    while (done < len) {
+      const a = pa + done;
+      const off = a % PAGE_SIZE;
+      const n = Math.min(len - done, PAGE_SIZE - off);
+      const pfn = Math.floor(a / PAGE_SIZE);
+      if (byte !== 0 || this.pages.has(pfn)) {
+        const p = this.page(pfn, true) as Uint32Array;
+        new Uint8Array(p.buffer, off, n).fill(byte);
+      }
+      done += n;
+    }
+  }
+}
