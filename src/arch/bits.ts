@@ -134,7 +134,7 @@ export function hex(x: bigint | number): string {
 
 /** `0x` + 16 lower-case hex digits: a 64-bit word as the kernel prints it. */
 export function hex64(x: bigint): string {
-  return `0x${(x & U64_MAX).toString(16).padStart(16, "0")}`;
+  return `0x${(x & U64_MAX).toString(16).padStart(16, '0')}`;
 }
 
 /** Population count of a 64-bit bigint. */

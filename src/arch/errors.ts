@@ -4,21 +4,21 @@
 
 /** Stable error codes; tests and scripts match on these, not on messages. */
 export type VsmmuErrorCode =
-  | "BAD_ARGUMENT"
-  | "BAD_HEX"
-  | "BAD_WORD_COUNT"
-  | "UNKNOWN_STRUCTURE"
-  | "OUT_OF_RANGE"
-  | "BAD_CONFIG"
-  | "BAD_STATE"
-  | "BAD_INPUT";
+  | 'BAD_ARGUMENT'
+  | 'BAD_HEX'
+  | 'BAD_WORD_COUNT'
+  | 'UNKNOWN_STRUCTURE'
+  | 'OUT_OF_RANGE'
+  | 'BAD_CONFIG'
+  | 'BAD_STATE'
+  | 'BAD_INPUT';
 
 /** Base class of every error the library throws on purpose. */
 export class VsmmuError extends Error {
   readonly code: VsmmuErrorCode;
   constructor(code: VsmmuErrorCode, message: string) {
     super(message);
-    this.name = "VsmmuError";
+    this.name = 'VsmmuError';
     this.code = code;
   }
 }

@@ -6,18 +6,18 @@
 // can grep the spec. Positions are (word, hi, lo) within little-endian 64-bit words; 32-bit
 // registers are one word whose fields stay below bit 32.
 
-import { genmask, getBits, hex, U64_MAX } from "./bits.ts";
+import { genmask, getBits, hex, U64_MAX } from './bits.ts';
 
 /** How a field's raw bits denote a value. */
 export type FieldKind =
   /** a single bit */
-  | "flag"
+  | 'flag'
   /** an unsigned number */
-  | "num"
+  | 'num'
   /** a code whose meanings are listed in `values` */
-  | "enum"
+  | 'enum'
   /** an address field: the value is the raw bits left in place (raw << lo) */
-  | "addr";
+  | 'addr';
 
 /** One named bit field of a structure. */
 export interface FieldDef {
@@ -86,8 +86,8 @@ export interface Decoded {
 /** The kind of a field after defaults. */
 export function fieldKind(f: FieldDef): FieldKind {
   if (f.kind) return f.kind;
-  if (f.values) return "enum";
-  return f.hi === f.lo ? "flag" : "num";
+  if (f.values) return 'enum';
+  return f.hi === f.lo ? 'flag' : 'num';
 }
 
 /** Mask of a field within its word. */
@@ -119,12 +119,12 @@ export function findField(def: StructDef, name: string): FieldDef {
 function renderMeaning(f: FieldDef, raw: bigint, value: bigint): string {
   if (f.meaning) return f.meaning(raw);
   const k = fieldKind(f);
-  if (k === "enum") {
+  if (k === 'enum') {
     const m = f.values?.[Number(raw)];
-    return m ?? "reserved";
+    return m ?? 'reserved';
   }
-  if (k === "flag") return raw ? "set" : "clear";
-  if (k === "addr") return hex(value);
+  if (k === 'flag') return raw ? 'set' : 'clear';
+  if (k === 'addr') return hex(value);
   return raw.toString();
 }
 
@@ -135,7 +135,7 @@ export function readField(f: FieldDef, words: readonly bigint[]): bigint {
 
 /** The value a field denotes (addresses: raw bits in place). */
 export function fieldValue(f: FieldDef, raw: bigint): bigint {
-  return fieldKind(f) === "addr" ? raw << BigInt(f.lo) : raw;
+  return fieldKind(f) === 'addr' ? raw << BigInt(f.lo) : raw;
 }
 
 /** Decodes words with a structure table. */
@@ -196,7 +196,7 @@ export function encodeValues(def: StructDef, values: RawFields): bigint[] {
   for (const [name, v] of Object.entries(values)) {
     const f = findField(def, name);
     let x = BigInt(v);
-    if (fieldKind(f) === "addr") {
+    if (fieldKind(f) === 'addr') {
       if (x & ((1n << BigInt(f.lo)) - 1n)) {
         throw new RangeError(`${def.name}.${name}: ${hex(x)} is not aligned to bit ${f.lo}`);
       }
@@ -237,7 +237,7 @@ export function checkTable(def: StructDef): string[] {
 
 /** JSON form of a decoded structure (formats.md §3): 64-bit quantities as `0x…` strings. */
 export function decodedToJson(d: Decoded): {
-  format: "vsmmu.decode";
+  format: 'vsmmu.decode';
   version: 1;
   structure: string;
   words: string[];
@@ -253,7 +253,7 @@ export function decodedToJson(d: Decoded): {
   reservedSet: { word: number; mask: string }[];
 } {
   return {
-    format: "vsmmu.decode",
+    format: 'vsmmu.decode',
     version: 1,
     structure: d.def.name,
     words: d.words.map((w) => hex(w)),

@@ -1,6 +1,6 @@
 // The list of subcommands. Each module exports `register(program)`; add one line per command.
-import type { Command } from "@commander-js/extra-typings";
-import { register as registerDemo } from "./demo.ts";
+import type { Command } from '@commander-js/extra-typings';
+import { register as registerDemo } from './demo.ts';
 
 /** Registers every subcommand on `program`. */
 export function registerCommands(program: Command): void {

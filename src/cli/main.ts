@@ -1,11 +1,11 @@
 // vsmmu command-line interface (formats.md §1–§2). Every subcommand lives in its own module and
 // registers itself on the program; this file only wires them and maps errors to exit codes:
 // 0 success, 1 the command ran and found a problem, 2 bad input or usage (one line on stderr).
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "@commander-js/extra-typings";
-import { VsmmuError } from "../arch/errors.ts";
-import { registerCommands } from "./commands.ts";
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from '@commander-js/extra-typings';
+import { VsmmuError } from '../arch/errors.ts';
+import { registerCommands } from './commands.ts';
 
 /** Exit code for bad input or usage. */
 export const EXIT_USAGE = 2;
@@ -13,8 +13,8 @@ export const EXIT_USAGE = 2;
 /** Builds the program (exported for tests that run the CLI in-process). */
 export function buildProgram(): Command {
   const program = new Command()
-    .name("vsmmu")
-    .description("Executable model of nested IOMMU virtualization on Arm (SMMUv3 + iommufd)")
+    .name('vsmmu')
+    .description('Executable model of nested IOMMU virtualization on Arm (SMMUv3 + iommufd)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerCommands(program);
@@ -25,12 +25,12 @@ export function buildProgram(): Command {
 export async function runCli(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync([...argv], { from: "user" });
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
+    await program.parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-      if (e.code === "commander.help") return 0;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
+      if (e.code === 'commander.help') return 0;
       return EXIT_USAGE;
     }
     if (e instanceof VsmmuError) {

@@ -1,2 +1,2 @@
 // Public surface of the memory layer.
-export * from "./sparse-memory.ts";
+export * from './sparse-memory.ts';

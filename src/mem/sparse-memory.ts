@@ -6,8 +6,8 @@
 // Representation (typescript.md §8.4): Map<pfn, Uint32Array(1024)> plus a one-entry last-page
 // cache; 32-bit reads are the hot path, 64-bit values at the edges are bigint.
 
-import { hex, hi32, joinU64, lo32 } from "../arch/bits.ts";
-import { VsmmuError } from "../arch/errors.ts";
+import { hex, hi32, joinU64, lo32 } from '../arch/bits.ts';
+import { VsmmuError } from '../arch/errors.ts';
 
 /** Page size of the backing store (not an architectural granule). */
 export const MEM_PAGE_SHIFT = 12;
@@ -16,7 +16,7 @@ const WORDS_PER_PAGE = PAGE_SIZE / 4;
 
 /** What an access observer sees. */
 export interface MemAccess {
-  readonly kind: "read" | "write";
+  readonly kind: 'read' | 'write';
   readonly pa: number;
   readonly size: number;
 }
@@ -26,7 +26,7 @@ export interface SparseMemoryOptions {
   /** Physical address width (default 52). Accesses at or above 2^paBits throw. */
   readonly paBits?: number;
   /** IMPDEF: reads of never-written memory return zeros (default) or are external aborts. */
-  readonly unbacked?: "zero" | "abort";
+  readonly unbacked?: 'zero' | 'abort';
 }
 
 /** A sparse physical memory. */
@@ -34,7 +34,7 @@ export class SparseMemory {
   readonly paBits: number;
   readonly limit: number;
   /** 'abort': never-written pages fault (see `aborts`). */
-  unbacked: "zero" | "abort";
+  unbacked: 'zero' | 'abort';
   private readonly pages = new Map<number, Uint32Array>();
   private lastPfn = -1;
   private lastPage: Uint32Array | undefined;
@@ -46,10 +46,10 @@ export class SparseMemory {
   constructor(opts: SparseMemoryOptions = {}) {
     this.paBits = opts.paBits ?? 52;
     if (this.paBits < 32 || this.paBits > 52) {
-      throw new VsmmuError("BAD_CONFIG", `paBits ${this.paBits} outside 32..52`);
+      throw new VsmmuError('BAD_CONFIG', `paBits ${this.paBits} outside 32..52`);
     }
     this.limit = 2 ** this.paBits;
-    this.unbacked = opts.unbacked ?? "zero";
+    this.unbacked = opts.unbacked ?? 'zero';
   }
 
   /** Registers an observer of every access; returns a function that removes it. */
@@ -73,7 +73,7 @@ export class SparseMemory {
   aborts(pa: number, size: number): boolean {
     if (pa < 0 || pa + size > this.limit) return true;
     for (const r of this.abortRanges) if (pa < r.end && pa + size > r.start) return true;
-    if (this.unbacked === "abort") {
+    if (this.unbacked === 'abort') {
       const first = Math.floor(pa / PAGE_SIZE);
       const last = Math.floor((pa + size - 1) / PAGE_SIZE);
       for (let p = first; p <= last; p++) if (!this.pages.has(p)) return true;
@@ -94,7 +94,7 @@ export class SparseMemory {
   private check(pa: number, size: number): void {
     if (!Number.isInteger(pa) || pa < 0 || pa + size > this.limit) {
       throw new VsmmuError(
-        "OUT_OF_RANGE",
+        'OUT_OF_RANGE',
         `physical access ${hex(pa)}+${size} outside the ${this.paBits}-bit PA space`,
       );
     }
@@ -113,7 +113,7 @@ export class SparseMemory {
     return p;
   }
 
-  private notify(kind: "read" | "write", pa: number, size: number): void {
+  private notify(kind: 'read' | 'write', pa: number, size: number): void {
     for (const o of this.observers) o({ kind, pa, size });
   }
 
@@ -122,7 +122,7 @@ export class SparseMemory {
     if ((pa & 3) !== 0) return this.readUnaligned(pa, 4);
     this.check(pa, 4);
     this.accesses++;
-    if (this.observers.length) this.notify("read", pa, 4);
+    if (this.observers.length) this.notify('read', pa, 4);
     const p = this.page(Math.floor(pa / PAGE_SIZE), false);
     return p ? (p[(pa % PAGE_SIZE) >>> 2] as number) : 0;
   }
@@ -135,7 +135,7 @@ export class SparseMemory {
     }
     this.check(pa, 4);
     this.accesses++;
-    if (this.observers.length) this.notify("write", pa, 4);
+    if (this.observers.length) this.notify('write', pa, 4);
     const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
     p[(pa % PAGE_SIZE) >>> 2] = v >>> 0;
   }
@@ -149,7 +149,7 @@ export class SparseMemory {
     }
     this.check(pa, 8);
     this.accesses++;
-    if (this.observers.length) this.notify("read", pa, 8);
+    if (this.observers.length) this.notify('read', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), false);
     if (!p) return 0n;
     const i = (pa % PAGE_SIZE) >>> 2;
@@ -166,7 +166,7 @@ export class SparseMemory {
     }
     this.check(pa, 8);
     this.accesses++;
-    if (this.observers.length) this.notify("write", pa, 8);
+    if (this.observers.length) this.notify('write', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
     const i = (pa % PAGE_SIZE) >>> 2;
     p[i] = lo32(v);
@@ -177,7 +177,7 @@ export class SparseMemory {
   read64Into(pa: number, out: Uint32Array): void {
     this.check(pa, 8);
     this.accesses++;
-    if (this.observers.length) this.notify("read", pa, 8);
+    if (this.observers.length) this.notify('read', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), false);
     if (!p) {
       out[0] = 0;
@@ -193,7 +193,7 @@ export class SparseMemory {
   write64Split(pa: number, lo: number, hi: number): void {
     this.check(pa, 8);
     this.accesses++;
-    if (this.observers.length) this.notify("write", pa, 8);
+    if (this.observers.length) this.notify('write', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
     const i = (pa % PAGE_SIZE) >>> 2;
     p[i] = lo >>> 0;
@@ -240,7 +240,7 @@ export class SparseMemory {
   /** Copies `len` bytes out of memory. */
   readBytes(pa: number, len: number): Uint8Array {
     this.check(pa, len);
-    if (this.observers.length) this.notify("read", pa, len);
+    if (this.observers.length) this.notify('read', pa, len);
     const out = new Uint8Array(len);
     let done = 0;
     while (done < len) {
@@ -257,7 +257,7 @@ export class SparseMemory {
   /** Copies bytes into memory. */
   writeBytes(pa: number, bytes: Uint8Array): void {
     this.check(pa, bytes.length);
-    if (this.observers.length) this.notify("write", pa, bytes.length);
+    if (this.observers.length) this.notify('write', pa, bytes.length);
     let done = 0;
     while (done < bytes.length) {
       const a = pa + done;
@@ -272,7 +272,7 @@ export class SparseMemory {
   /** Fills [pa, pa+len) with `byte`. */
   fill(pa: number, len: number, byte: number): void {
     this.check(pa, len);
-    if (this.observers.length) this.notify("write", pa, len);
+    if (this.observers.length) this.notify('write', pa, len);
     let done = 0;
     while (done < len) {
       const a = pa + done;

@@ -1,11 +1,11 @@
 // The layer rule (interfaces.md §1): a lower layer never imports a higher one; vmm, pv and guest
 // never import each other; arch imports nothing outside itself; only faces use npm packages.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative, resolve, sep } from "node:path";
-import { describe, expect, it } from "vitest";
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { describe, expect, it } from 'vitest';
 
-const ROOT = resolve(import.meta.dirname, "../..");
-const SRC = join(ROOT, "src");
+const ROOT = resolve(import.meta.dirname, '../..');
+const SRC = join(ROOT, 'src');
 
 const RANK: Record<string, number> = {
   arch: 0,
@@ -21,14 +21,14 @@ const RANK: Record<string, number> = {
   cli: 8,
 };
 /** Layers allowed to use npm packages (the CLI/scenario layer only; node: builtins are fine). */
-const MAY_USE_PACKAGES = new Set(["scenario", "cli"]);
+const MAY_USE_PACKAGES = new Set(['scenario', 'cli']);
 
 function files(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...files(p));
-    else if (p.endsWith(".ts") || p.endsWith(".tsx")) out.push(p);
+    else if (p.endsWith('.ts') || p.endsWith('.tsx')) out.push(p);
   }
   return out;
 }
@@ -42,7 +42,7 @@ function specifiers(source: string): string[] {
 
 function layerOf(file: string): string | undefined {
   const rel = relative(SRC, file);
-  if (rel.startsWith("..")) return undefined;
+  if (rel.startsWith('..')) return undefined;
   const first = rel.split(sep)[0] as string;
   return first in RANK ? first : undefined;
 }
@@ -53,15 +53,15 @@ export function layerViolations(): string[] {
   for (const f of files(SRC)) {
     const from = layerOf(f);
     if (!from) continue;
-    for (const spec of specifiers(readFileSync(f, "utf8"))) {
+    for (const spec of specifiers(readFileSync(f, 'utf8'))) {
       const where = `${relative(ROOT, f)} imports '${spec}'`;
-      if (!spec.startsWith(".")) {
-        if (!spec.startsWith("node:") && !MAY_USE_PACKAGES.has(from)) {
+      if (!spec.startsWith('.')) {
+        if (!spec.startsWith('node:') && !MAY_USE_PACKAGES.has(from)) {
           bad.push(`${where}: package imports are for scenario/cli only`);
         }
         continue;
       }
-      const target = resolve(f, "..", spec);
+      const target = resolve(f, '..', spec);
       const to = layerOf(target);
       if (!to) {
         bad.push(`${where}: leaves the layered tree`);
@@ -77,14 +77,14 @@ export function layerViolations(): string[] {
   return bad;
 }
 
-describe("layer rule", () => {
-  it("no lower layer imports a higher one", () => {
+describe('layer rule', () => {
+  it('no lower layer imports a higher one', () => {
     expect(layerViolations()).toEqual([]);
   });
-  it("the scanner sees real imports (self-check)", () => {
+  it('the scanner sees real imports (self-check)', () => {
     expect(specifiers("import { a } from '../smmu/x.ts';\nexport * from './y.ts';")).toEqual([
-      "../smmu/x.ts",
-      "./y.ts",
+      '../smmu/x.ts',
+      './y.ts',
     ]);
   });
 });
