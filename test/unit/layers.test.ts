@@ -48,7 +48,7 @@ function layerOf(file: string): string | undefined {
 }
 
 /** Every violation of the layer rule under `src/`, as readable strings. */
-export function layerViolations(): string[] {
+function layerViolations(): string[] {
   const bad: string[] = [];
   for (const f of files(SRC)) {
     const from = layerOf(f);
