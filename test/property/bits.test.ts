@@ -1,0 +1,135 @@
+// Property tests of the number-path helpers of src/arch/bits.ts against bigint references over
+// the full u64 range (typescript.md §10.7 item 6: every number-path helper is checked against the
+// bigint oracle). The references below are written independently with plain bigint shifts/masks.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  addrField,
+  bit,
+  field,
+  hi32,
+  idx,
+  joinU64,
+  lo32,
+  lowBits,
+  maskAddr,
+  numHi,
+  numLo,
+  shr,
+} from '../../src/arch/bits.ts';
+
+const U64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
+/** Non-negative integers below 2^53 (addresses on the number path), as bigint. */
+const ADDR = fc.bigInt({ min: 0n, max: 2n ** 53n - 1n });
+
+/** Reference: bits [hi:lo] of w, shifted down. */
+const refBits = (w: bigint, hi: number, lo: number) =>
+  (w >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n);
+/** Reference: w with only bits [hi:lo] kept, in place. */
+const refInPlace = (w: bigint, hi: number, lo: number) => refBits(w, hi, lo) << BigInt(lo);
+
+/** A field [fhi:flo] of a 64-bit word at most `maxWidth` bits wide, with fhi ≤ maxHi. */
+const fieldPos = (maxWidth: number, maxHi: number) =>
+  fc
+    .integer({ min: 0, max: maxHi })
+    .chain((flo) =>
+      fc
+        .integer({ min: flo, max: Math.min(maxHi, flo + maxWidth - 1) })
+        .map((fhi) => ({ fhi, flo })),
+    );
+
+describe('u32 halves', () => {
+  it('lo32/hi32/joinU64 round-trip', () => {
+    fc.assert(
+      fc.property(U64, (w) => {
+        expect(joinU64(lo32(w), hi32(w))).toBe(w);
+        expect(BigInt(lo32(w))).toBe(w & 0xffff_ffffn);
+        expect(BigInt(hi32(w))).toBe(w >> 32n);
+      }),
+    );
+  });
+  it('numLo/numHi split a number below 2^53', () => {
+    fc.assert(
+      fc.property(ADDR, (a) => {
+        const x = Number(a);
+        expect(BigInt(numLo(x))).toBe(a & 0xffff_ffffn);
+        expect(BigInt(numHi(x))).toBe(a >> 32n);
+      }),
+    );
+  });
+});
+
+describe('field and bit', () => {
+  it('field(lo, hi, fhi, flo) equals the bigint extraction for fields up to 32 bits', () => {
+    fc.assert(
+      fc.property(U64, fieldPos(32, 63), (w, { fhi, flo }) => {
+        const got = field(lo32(w), hi32(w), fhi, flo);
+        expect(BigInt(got)).toBe(refBits(w, fhi, flo));
+        expect(got).toBeGreaterThanOrEqual(0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('bit(lo, hi, n)', () => {
+    fc.assert(
+      fc.property(U64, fc.integer({ min: 0, max: 63 }), (w, n) => {
+        expect(BigInt(bit(lo32(w), hi32(w), n))).toBe((w >> BigInt(n)) & 1n);
+      }),
+    );
+  });
+});
+
+describe('address helpers', () => {
+  it('addrField keeps bits [fhi:flo] in place (fhi ≤ 52)', () => {
+    fc.assert(
+      fc.property(U64, fieldPos(53, 52), (w, { fhi, flo }) => {
+        const got = addrField(lo32(w), hi32(w), fhi, flo);
+        expect(Number.isSafeInteger(got)).toBe(true);
+        expect(BigInt(got)).toBe(refInPlace(w, fhi, flo));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('maskAddr(x, hi, lo) = x & GENMASK(hi, lo)', () => {
+    fc.assert(
+      fc.property(ADDR, fieldPos(53, 52), (a, { fhi, flo }) => {
+        expect(BigInt(maskAddr(Number(a), fhi, flo))).toBe(refInPlace(a, fhi, flo));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('shr(x, s) = x >> s', () => {
+    fc.assert(
+      fc.property(ADDR, fc.integer({ min: 0, max: 53 }), (a, s) => {
+        expect(BigInt(shr(Number(a), s))).toBe(a >> BigInt(s));
+      }),
+    );
+  });
+  it('idx(x, s, width) = (x >> s) & mask(width)', () => {
+    fc.assert(
+      fc.property(
+        ADDR,
+        fc.integer({ min: 0, max: 52 }),
+        fc.integer({ min: 1, max: 32 }),
+        (a, s, width) => {
+          const want = (a >> BigInt(s)) & ((1n << BigInt(width)) - 1n);
+          expect(BigInt(idx(Number(a), s, width))).toBe(want);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+  it('lowBits(x, n) = x mod 2^n', () => {
+    fc.assert(
+      fc.property(ADDR, fc.integer({ min: 0, max: 53 }), (a, n) => {
+        expect(BigInt(lowBits(Number(a), n))).toBe(a % 2n ** BigInt(n));
+      }),
+    );
+  });
+  it('edge values (property failures would show up here first)', () => {
+    const top = 2n ** 64n - 1n;
+    expect(BigInt(field(lo32(top), hi32(top), 47, 16))).toBe(0xffff_ffffn);
+    expect(BigInt(addrField(lo32(top), hi32(top), 52, 0))).toBe(2n ** 53n - 1n);
+    expect(idx(2 ** 52, 52, 1)).toBe(1);
+  });
+});
