@@ -1,8 +1,11 @@
-// Linux errno numbers (include/uapi/asm-generic/errno-base.h and errno.h, plus the kernel-internal
-// ENOIOCTLCMD from include/linux/errno.h). The kernel model returns negative numbers (-22); text,
-// JSON and YAML use the names ("EINVAL"); this table maps both ways (interfaces.md §3).
+// Linux errno numbers (name ↔ number), as the kernel interface model returns them (negated) and
+// as text, JSON and YAML name them (interfaces.md §3). Values from the kernel headers
+// include/uapi/asm-generic/errno-base.h (1–34), include/uapi/asm-generic/errno.h (35–133; the
+// generic table used by arm64) and the kernel-internal include/linux/errno.h (512+, never seen by
+// user programs except ENOTSUPP leaking through some drivers). Aliases (EWOULDBLOCK = EAGAIN,
+// EDEADLOCK = EDEADLK) map to the canonical name when turning a number back into a name.
 
-/** errno values by name. */
+/** errno name → positive number. */
 export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
@@ -45,35 +48,136 @@ export const ERRNO = {
   ENOTEMPTY: 39,
   ELOOP: 40,
   ENOMSG: 42,
+  EIDRM: 43,
+  ECHRNG: 44,
+  EL2NSYNC: 45,
+  EL3HLT: 46,
+  EL3RST: 47,
+  ELNRNG: 48,
+  EUNATCH: 49,
+  ENOCSI: 50,
+  EL2HLT: 51,
+  EBADE: 52,
+  EBADR: 53,
+  EXFULL: 54,
+  ENOANO: 55,
+  EBADRQC: 56,
+  EBADSLT: 57,
+  EBFONT: 59,
+  ENOSTR: 60,
   ENODATA: 61,
   ETIME: 62,
+  ENOSR: 63,
+  ENONET: 64,
+  ENOPKG: 65,
+  EREMOTE: 66,
+  ENOLINK: 67,
+  EADV: 68,
+  ESRMNT: 69,
+  ECOMM: 70,
+  EPROTO: 71,
+  EMULTIHOP: 72,
+  EDOTDOT: 73,
+  EBADMSG: 74,
   EOVERFLOW: 75,
+  ENOTUNIQ: 76,
   EBADFD: 77,
+  EREMCHG: 78,
+  ELIBACC: 79,
+  ELIBBAD: 80,
+  ELIBSCN: 81,
+  ELIBMAX: 82,
+  ELIBEXEC: 83,
+  EILSEQ: 84,
+  ERESTART: 85,
+  ESTRPIPE: 86,
+  EUSERS: 87,
+  ENOTSOCK: 88,
+  EDESTADDRREQ: 89,
   EMSGSIZE: 90,
+  EPROTOTYPE: 91,
+  ENOPROTOOPT: 92,
+  EPROTONOSUPPORT: 93,
+  ESOCKTNOSUPPORT: 94,
   EOPNOTSUPP: 95,
+  EPFNOSUPPORT: 96,
+  EAFNOSUPPORT: 97,
   EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  ENETDOWN: 100,
+  ENETUNREACH: 101,
+  ENETRESET: 102,
+  ECONNABORTED: 103,
+  ECONNRESET: 104,
   ENOBUFS: 105,
+  EISCONN: 106,
+  ENOTCONN: 107,
+  ESHUTDOWN: 108,
+  ETOOMANYREFS: 109,
   ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
+  EHOSTDOWN: 112,
+  EHOSTUNREACH: 113,
   EALREADY: 114,
   EINPROGRESS: 115,
+  ESTALE: 116,
+  EUCLEAN: 117,
+  ENOTNAM: 118,
+  ENAVAIL: 119,
+  EISNAM: 120,
+  EREMOTEIO: 121,
+  EDQUOT: 122,
+  ENOMEDIUM: 123,
+  EMEDIUMTYPE: 124,
   ECANCELED: 125,
-  /** Kernel-internal (never reaches userspace: the ioctl layer turns it into ENOTTY). */
+  ENOKEY: 126,
+  EKEYEXPIRED: 127,
+  EKEYREVOKED: 128,
+  EKEYREJECTED: 129,
+  EOWNERDEAD: 130,
+  ENOTRECOVERABLE: 131,
+  ERFKILL: 132,
+  EHWPOISON: 133,
+  ERESTARTSYS: 512,
+  ERESTARTNOINTR: 513,
+  ERESTARTNOHAND: 514,
   ENOIOCTLCMD: 515,
+  ERESTART_RESTARTBLOCK: 516,
+  EBADHANDLE: 521,
+  ENOTSYNC: 522,
+  EBADCOOKIE: 523,
+  ENOTSUPP: 524,
+  ETOOSMALL: 525,
+  ESERVERFAULT: 526,
+  EBADTYPE: 527,
+  EJUKEBOX: 528,
+  EIOCBQUEUED: 529,
 } as const;
 
-/** An errno name. */
+/** A known errno name. */
 export type ErrnoName = keyof typeof ERRNO;
 
-const BY_NUMBER = new Map<number, ErrnoName>(
-  (Object.entries(ERRNO) as [ErrnoName, number][]).map(([k, v]) => [v, k]),
-);
+/** Aliases accepted by `errnoNumber` (alias → canonical name). */
+export const ERRNO_ALIASES: Readonly<Record<string, ErrnoName>> = {
+  EWOULDBLOCK: 'EAGAIN',
+  EDEADLOCK: 'EDEADLK',
+};
 
-/** Name of an errno given as a positive or negative number (`-22` → `EINVAL`). */
+const BY_NUMBER = new Map<number, ErrnoName>();
+for (const [name, n] of Object.entries(ERRNO)) BY_NUMBER.set(n, name as ErrnoName);
+
+/** Name of an errno given as a positive or negative number (`-22` → `EINVAL`); `E#n` when unknown. */
 export function errnoName(n: number): string {
   return BY_NUMBER.get(Math.abs(n)) ?? `E#${Math.abs(n)}`;
 }
 
-/** Number of an errno name (`EINVAL` → 22); undefined for unknown names. */
+/** Number of an errno name or alias (`EINVAL` → 22); undefined for unknown names. */
 export function errnoNumber(name: string): number | undefined {
-  return (ERRNO as Record<string, number>)[name];
+  const canonical = ERRNO_ALIASES[name] ?? name;
+  return Object.hasOwn(ERRNO, canonical) ? ERRNO[canonical as ErrnoName] : undefined;
+}
+
+/** The negative return value for a name: `neg('EINVAL') === -22`. */
+export function neg(name: ErrnoName): number {
+  return -ERRNO[name];
 }

@@ -13,6 +13,8 @@ import { VsmmuError } from '../arch/errors.ts';
 export const MEM_PAGE_SHIFT = 12;
 const PAGE_SIZE = 1 << MEM_PAGE_SHIFT;
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
+/** Offset-in-page mask; `pa & PAGE_MASK` is exact for any pa < 2^53 (ToInt32 keeps the low bits). */
+const PAGE_MASK = PAGE_SIZE - 1;
 
 /** What an access observer sees. */
 export interface MemAccess {
@@ -64,6 +66,11 @@ export class SparseMemory {
   addAbortRange(pa: number, len: number): void {
     this.check(pa, len);
     this.abortRanges.push({ start: pa, end: pa + len });
+  }
+
+  /** False when no access can abort (no abort ranges, unbacked reads return zero): lets hot paths skip `aborts`. */
+  get mayAbort(): boolean {
+    return this.unbacked === 'abort' || this.abortRanges.length > 0;
   }
 
   /**
@@ -124,7 +131,7 @@ export class SparseMemory {
     this.accesses++;
     if (this.observers.length) this.notify('read', pa, 4);
     const p = this.page(Math.floor(pa / PAGE_SIZE), false);
-    return p ? (p[(pa % PAGE_SIZE) >>> 2] as number) : 0;
+    return p ? (p[(pa & PAGE_MASK) >>> 2] as number) : 0;
   }
 
   /** Writes an aligned little-endian u32. */
@@ -137,7 +144,7 @@ export class SparseMemory {
     this.accesses++;
     if (this.observers.length) this.notify('write', pa, 4);
     const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
-    p[(pa % PAGE_SIZE) >>> 2] = v >>> 0;
+    p[(pa & PAGE_MASK) >>> 2] = v >>> 0;
   }
 
   /** Reads a little-endian u64 as a bigint (edge path). */
@@ -152,7 +159,7 @@ export class SparseMemory {
     if (this.observers.length) this.notify('read', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), false);
     if (!p) return 0n;
-    const i = (pa % PAGE_SIZE) >>> 2;
+    const i = (pa & PAGE_MASK) >>> 2;
     return joinU64(p[i] as number, p[i + 1] as number);
   }
 
@@ -168,7 +175,7 @@ export class SparseMemory {
     this.accesses++;
     if (this.observers.length) this.notify('write', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
-    const i = (pa % PAGE_SIZE) >>> 2;
+    const i = (pa & PAGE_MASK) >>> 2;
     p[i] = lo32(v);
     p[i + 1] = hi32(v);
   }
@@ -184,7 +191,7 @@ export class SparseMemory {
       out[1] = 0;
       return;
     }
-    const i = (pa % PAGE_SIZE) >>> 2;
+    const i = (pa & PAGE_MASK) >>> 2;
     out[0] = p[i] as number;
     out[1] = p[i + 1] as number;
   }
@@ -195,7 +202,7 @@ export class SparseMemory {
     this.accesses++;
     if (this.observers.length) this.notify('write', pa, 8);
     const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
-    const i = (pa % PAGE_SIZE) >>> 2;
+    const i = (pa & PAGE_MASK) >>> 2;
     p[i] = lo >>> 0;
     p[i + 1] = hi >>> 0;
   }

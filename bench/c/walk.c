@@ -1,0 +1,201 @@
+/*
+ * C baseline for bench/run.ts (formats.md §10): the same work as the TypeScript walker on the
+ * same data structure. Memory is a hash of page number -> 4 KiB page laid out like V8's
+ * OrderedHashMap (power-of-two bucket array, chained entries, V8's integer hash of the key) with
+ * SparseMemory's one-entry last-page cache, bounds check and abort check; the walk mirrors
+ * src/pgtable/walker.ts (index, abort check, descriptor read, validity, address size, AF,
+ * permissions, result record). Input: a data file written by run.ts. Output: "ns_per_op checksum".
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct { uint64_t key; uint32_t *page; int32_t next; } entry_t;
+static int32_t *buckets;
+static entry_t *entries;
+static uint32_t nbuckets, nentries;
+static uint64_t limit = 1ULL << 52;
+static uint64_t accesses;
+static uint64_t last_pfn = ~0ULL;
+static uint32_t *last_page;
+static int nobservers, unbacked_abort, nranges;
+
+static uint32_t v8hash(uint32_t h) { /* V8 ComputeUnseededHash */
+  h = ~h + (h << 15); h ^= h >> 12; h += h << 2; h ^= h >> 4; h *= 2057; h ^= h >> 16;
+  return h & 0x3fffffff;
+}
+static uint32_t *lookup(uint64_t key) {
+  for (int32_t i = buckets[v8hash((uint32_t)key) & (nbuckets - 1)]; i >= 0; i = entries[i].next)
+    if (entries[i].key == key) return entries[i].page;
+  return 0;
+}
+static void insert(uint64_t key, uint32_t *page) {
+  uint32_t b = v8hash((uint32_t)key) & (nbuckets - 1);
+  entries[nentries] = (entry_t){ key, page, buckets[b] };
+  buckets[b] = (int32_t)nentries++;
+}
+static inline int aborts(uint64_t pa, uint64_t size) {
+  if (pa + size > limit) return 1;
+  for (int r = 0; r < nranges; r++) return 1;
+  if (unbacked_abort) return 1;
+  return 0;
+}
+static inline void read64(uint64_t pa, uint32_t *out) {
+  if (pa + 8 > limit) abort();
+  accesses++;
+  if (nobservers) abort();
+  uint64_t pfn = pa / 4096;
+  uint32_t *p;
+  if (pfn == last_pfn) p = last_page;
+  else { p = lookup(pfn); if (p) { last_pfn = pfn; last_page = p; } }
+  if (!p) { out[0] = out[1] = 0; return; }
+  uint32_t i = (uint32_t)(pa % 4096) >> 2;
+  out[0] = p[i]; out[1] = p[i + 1];
+}
+
+typedef struct { uint64_t ttb; int input_bits, start_level, output_bits; } params_t;
+typedef struct { uint64_t oa; int level, shift; uint32_t lo, hi, perms; } leaf_t;
+typedef struct {
+  int ok; uint64_t oa, ipa; int level, block_shift; uint32_t desc_lo, desc_hi;
+  int s1_level, s1_shift; uint32_t s1_lo, s1_hi, s1_perms;
+  int s2_level, s2_shift; uint32_t s2_lo, s2_hi, s2_perms;
+  int attr_indx, sh, ng, mem_attr, s2_sh, cont;
+} result_t;
+static int f_type, f_stage, f_level;
+
+static uint32_t s1_perms(uint32_t lo, uint32_t hi, uint32_t thi) {
+  int ur = (lo & 0x40) && !(thi & (1u << 29));
+  int pw = !(lo & 0x80) && !(thi & (1u << 30));
+  int uw = ur && pw;
+  int px = !(hi & (1u << 21)) && !(thi & (1u << 27)) && !uw;
+  int ux = !(hi & (1u << 22)) && !(thi & (1u << 28));
+  if (!ur) ux = 0;
+  return 1 | (pw ? 2 : 0) | (px ? 4 : 0) | (ur ? 8 : 0) | (uw ? 16 : 0) | (ux ? 32 : 0);
+}
+static uint32_t s2_perms(uint32_t lo, uint32_t hi) {
+  int r = lo & 0x40, w = lo & 0x80, x = !((hi >> 21) & 2) && r;
+  return (r ? 9 : 0) | (w ? 18 : 0) | (x ? 36 : 0);
+}
+static inline int check_perm(uint32_t perms, int write, int priv) {
+  uint32_t need = write ? (priv ? 2 : 16) : (priv ? 1 : 8);
+  return (perms & need) != 0;
+}
+
+static int walk_stage(const params_t *p, int stage, uint64_t addr, int write, int priv,
+                      leaf_t *out, const params_t *s2, leaf_t *tt) {
+  const int g = 12, bpl = 9;
+  uint64_t out_limit = 1ULL << p->output_bits;
+  if (addr >= (1ULL << p->input_bits)) { f_type = 0; f_stage = stage; f_level = p->start_level; return 0; }
+  uint32_t alo = (uint32_t)addr, ahi = (uint32_t)(addr >> 32);
+  int level = p->start_level, shift = g + (3 - level) * bpl, width = p->input_bits - shift;
+  uint64_t table = p->ttb & ~((1ULL << (width + 3)) - 1);
+  uint32_t thi = 0, d[2];
+  for (;;) {
+    uint32_t index = (shift >= 32 ? ahi >> (shift - 32) : shift == 0 ? alo : (alo >> shift) | (ahi << (32 - shift))) & ((1u << width) - 1);
+    uint64_t da = table + index * 8, pa = da;
+    if (s2) {
+      if (!walk_stage(s2, 2, da, 0, 0, tt, 0, 0)) return 0;
+      pa = tt->oa;
+    }
+    if ((unbacked_abort || nranges) && aborts(pa, 8)) { f_type = 4; return 0; }
+    read64(pa, d);
+    uint32_t lo = d[0], hi = d[1];
+    if (!(lo & 1)) { f_type = 0; f_stage = stage; f_level = level; return 0; }
+    if ((lo & 2) && level < 3) {
+      uint64_t next = (uint64_t)(hi & 0xffff) << 32 | (lo & ~((1u << g) - 1));
+      if (next >= out_limit) { f_type = 1; return 0; }
+      if (stage == 1) thi |= hi;
+      table = next; level++; shift -= bpl; width = bpl;
+      continue;
+    }
+    if (level == 3 ? !(lo & 2) : !(level == 1 || level == 2)) { f_type = 0; return 0; }
+    uint64_t base = (uint64_t)(hi & 0xffff) << 32 | (lo & ~((1u << g) - 1));
+    uint64_t oa_base = base & ~((1ULL << shift) - 1);
+    if (oa_base >= out_limit) { f_type = 1; return 0; }
+    if (!(lo & 0x400)) { f_type = 2; return 0; }
+    uint32_t perms = stage == 1 ? s1_perms(lo, hi, thi) : s2_perms(lo, hi);
+    if (!check_perm(perms, write, priv)) { f_type = 3; return 0; }
+    out->oa = oa_base + (addr & ((1ULL << shift) - 1));
+    out->level = level; out->shift = shift; out->lo = lo; out->hi = hi; out->perms = perms;
+    return 1;
+  }
+}
+
+static leaf_t L1, L2, TT;
+static result_t res;
+static void fill(const leaf_t *a, const leaf_t *b, uint64_t in) {
+  const leaf_t *last = b ? b : a;
+  res.ok = 1; res.oa = last->oa; res.ipa = a ? a->oa : in; res.level = last->level;
+  res.block_shift = a && b ? (a->shift < b->shift ? a->shift : b->shift) : last->shift;
+  res.desc_lo = last->lo; res.desc_hi = last->hi;
+  res.s1_level = a ? a->level : -1; res.s1_shift = a ? a->shift : 0; res.s1_lo = a ? a->lo : 0;
+  res.s1_hi = a ? a->hi : 0; res.s1_perms = a ? a->perms : 0;
+  res.s2_level = b ? b->level : -1; res.s2_shift = b ? b->shift : 0; res.s2_lo = b ? b->lo : 0;
+  res.s2_hi = b ? b->hi : 0; res.s2_perms = b ? b->perms : 0;
+  res.attr_indx = a ? (a->lo >> 2) & 7 : -1; res.sh = a ? (a->lo >> 8) & 3 : -1;
+  res.ng = a ? (a->lo >> 11) & 1 : 0; res.mem_attr = b ? (b->lo >> 2) & 15 : -1;
+  res.s2_sh = b ? (b->lo >> 8) & 3 : -1; res.cont = (last->hi >> 20) & 1;
+}
+
+static const int FIELDS[16][2] = {
+  {5, 0}, {7, 6}, {9, 8}, {11, 10}, {13, 12}, {14, 14}, {15, 15}, {21, 16},
+  {29, 22}, {30, 30}, {31, 31}, {34, 32}, {38, 35}, {41, 39}, {47, 42}, {63, 48}};
+
+static double now_ns(void) {
+  struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
+}
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) { fprintf(stderr, "usage: walk DATA\n"); return 2; }
+  FILE *f = fopen(argv[1], "rb");
+  if (!f) { perror(argv[1]); return 2; }
+  uint32_t hdr[4]; uint64_t ttb[2]; int32_t geo[6];
+  if (fread(hdr, 4, 4, f) != 4 || fread(ttb, 8, 2, f) != 2 || fread(geo, 4, 6, f) != 6) return 2;
+  uint32_t mode = hdr[0], npages = hdr[1], nitems = hdr[2];
+  nbuckets = 1; while (nbuckets < npages / 2 + 1) nbuckets <<= 1;
+  buckets = malloc(nbuckets * sizeof *buckets); memset(buckets, 0xff, nbuckets * sizeof *buckets);
+  entries = malloc((npages + 1) * sizeof *entries);
+  for (uint32_t i = 0; i < npages; i++) {
+    uint64_t pfn; uint32_t *pg = malloc(4096);
+    if (fread(&pfn, 8, 1, f) != 1 || fread(pg, 4, 1024, f) != 1024) return 2;
+    insert(pfn, pg);
+  }
+  uint64_t *items = malloc(nitems * 8);
+  if (fread(items, 8, nitems, f) != nitems) return 2;
+  fclose(f);
+  params_t p1 = { ttb[0], geo[0], geo[1], geo[2] }, p2 = { ttb[1], geo[3], geo[4], geo[5] };
+  enum { REPS = 15 };
+  double samples[REPS];
+  uint64_t sum = 0;
+  uint32_t rounds = mode == 3 ? 2000 : 400;
+  for (int rep = 0; rep < REPS; rep++) {
+    sum = 0;
+    double t0 = now_ns();
+    for (uint32_t r = 0; r < rounds; r++) {
+      for (uint32_t i = 0; i < nitems; i++) {
+        if (mode == 1) {
+          if (walk_stage(&p1, 1, items[i], 0, 0, &L1, 0, 0)) { fill(&L1, 0, items[i]); sum += res.oa; }
+        } else if (mode == 2) {
+          if (walk_stage(&p1, 1, items[i], 0, 0, &L1, &p2, &TT) &&
+              walk_stage(&p2, 2, L1.oa, 0, 0, &L2, 0, 0)) { fill(&L1, &L2, items[i]); sum += res.oa; }
+        } else {
+          uint64_t w = items[i];
+          for (int k = 0; k < 16; k++) {
+            int hi = FIELDS[k][0], lo = FIELDS[k][1];
+            sum += (w >> lo) & ((hi - lo == 63) ? ~0ULL : ((1ULL << (hi - lo + 1)) - 1));
+          }
+        }
+      }
+    }
+    samples[rep] = (now_ns() - t0) / ((double)rounds * nitems);
+  }
+  qsort(samples, REPS, sizeof samples[0], cmp_d);
+  printf("%.3f %llu %llu\n", samples[REPS / 2], (unsigned long long)sum, (unsigned long long)accesses);
+  return 0;
+}
