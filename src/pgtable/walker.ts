@@ -371,7 +371,8 @@ function walkStage(
         }
         wpa = ttLeaf.oa;
       }
-      if (mem.mayAbort && mem.aborts(wpa, 8)) return setFault('walkEabt', stage, level, eabtCls, s2ipa, wpa, false);
+      if (mem.mayAbort && mem.aborts(wpa, 8))
+        return setFault('walkEabt', stage, level, eabtCls, s2ipa, wpa, false);
       mem.write64Split(wpa, newLo, hi);
     }
     if (sink) trace(sink, stage, level, table, index, newLo, hi, level === 3 ? 'page' : 'block');
