@@ -14,14 +14,22 @@ import type { SteConfig } from './config.ts';
 /** Replacement policy of a bounded cache (IMPDEF). */
 export type Eviction = 'lru' | 'fifo';
 
+/** A cached value with its last-use stamp (LRU). */
+interface Slot<V> {
+  readonly v: V;
+  used: number;
+}
+
 /**
- * A bounded map with numeric keys. JS Maps iterate in insertion order, so the first key is the
- * oldest (FIFO) or, with move-to-back on every hit, the least recently used (LRU).
+ * A bounded map with numeric keys. Replacement: FIFO evicts the oldest insertion (JS Maps
+ * iterate in insertion order); LRU stamps every hit and evicts the smallest stamp, so a hit
+ * costs one lookup and one store (the map itself is only touched on fills and evictions).
  */
 export class BoundedCache<V> {
   readonly capacity: number;
   private readonly lru: boolean;
-  private readonly map = new Map<number, V>();
+  private readonly map = new Map<number, Slot<V>>();
+  private clock = 0;
   /** Entries dropped to make room. */
   evictions = 0;
 
@@ -36,26 +44,37 @@ export class BoundedCache<V> {
 
   /** The cached value; with LRU replacement a hit makes the entry the most recent. */
   get(key: number): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined && this.lru) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
+    const e = this.map.get(key);
+    if (e === undefined) return undefined;
+    if (this.lru) e.used = ++this.clock;
+    return e.v;
   }
 
   /** Inserts or replaces; no-op when the capacity is 0 (no caching). */
   set(key: number, v: V): void {
     if (this.capacity <= 0) return;
-    if (this.map.has(key)) this.map.delete(key);
-    else if (this.map.size >= this.capacity) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) {
-        this.map.delete(oldest.value);
-        this.evictions++;
+    if (!this.map.has(key) && this.map.size >= this.capacity) this.evict();
+    this.map.set(key, { v, used: ++this.clock });
+  }
+
+  private evict(): void {
+    let victim: number | undefined;
+    if (this.lru) {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const [k, e] of this.map) {
+        if (e.used < oldest) {
+          oldest = e.used;
+          victim = k;
+        }
       }
+    } else {
+      const first = this.map.keys().next();
+      victim = first.done ? undefined : first.value;
     }
-    this.map.set(key, v);
+    if (victim !== undefined) {
+      this.map.delete(victim);
+      this.evictions++;
+    }
   }
 
   delete(key: number): boolean {
@@ -65,8 +84,8 @@ export class BoundedCache<V> {
   /** Deletes every entry whose key satisfies `pred`; returns how many went. */
   deleteWhere(pred: (key: number, v: V) => boolean): number {
     let n = 0;
-    for (const [k, v] of this.map) {
-      if (pred(k, v)) {
+    for (const [k, e] of this.map) {
+      if (pred(k, e.v)) {
         this.map.delete(k);
         n++;
       }
@@ -80,8 +99,9 @@ export class BoundedCache<V> {
     return n;
   }
 
-  entries(): IterableIterator<[number, V]> {
-    return this.map.entries();
+  /** [key, value] pairs in insertion order. */
+  *entries(): IterableIterator<[number, V]> {
+    for (const [k, e] of this.map) yield [k, e.v];
   }
 }
 

@@ -245,6 +245,8 @@ export interface CdHalf {
   readonly params: StageParams | undefined;
   /** Input size in bits: 64 − TxSZ. */
   readonly inputBits: number;
+  /** 2^inputBits: the first VA (TTB0 half) outside the range. */
+  readonly limit: number;
   /** Top byte ignored (AddrTop 55 instead of 63). */
   readonly tbi: boolean;
   /** Unprivileged accesses to this half fault (E0PDx, SMMUv3.3). */
@@ -278,6 +280,7 @@ const DISABLED_HALF: CdHalf = {
   enabled: false,
   params: undefined,
   inputBits: 0,
+  limit: 0,
   tbi: false,
   e0pd: false,
 };
@@ -611,6 +614,7 @@ export function parseCd(words: Uint32Array, ste: SteConfig, ctx: ConfigContext):
     halves.push({
       enabled: true,
       inputBits: 64 - txsz,
+      limit: 2 ** (64 - txsz),
       tbi: rd(words, h === 0 ? CD_F.TBI0 : CD_F.TBI1) === 1,
       e0pd: f.e0pd && rd(words, h === 0 ? CD_F.E0PD0 : CD_F.E0PD1) === 1,
       params: {

@@ -12,7 +12,7 @@
 // by slot (no object per entry). Keys are block numbers (address / block size), which stay small
 // integers for addresses below 2^43. Capacity is bounded; replacement is LRU or FIFO (IMPDEF).
 
-import { hex, lowBits } from '../arch/bits.ts';
+import { hex } from '../arch/bits.ts';
 import type { TraceSink } from '../arch/trace.ts';
 
 /** Entry kinds. */
@@ -21,7 +21,9 @@ export const TLB_KIND = { S1: 1, S2: 2, S12: 3 } as const;
 /** Block sizes (log2) the walker can produce: 4K/16K/64K pages, blocks, with 52-bit OA. */
 const SHIFTS: readonly number[] = [12, 14, 16, 21, 25, 29, 30, 36, 39, 42];
 /** 2^shift per class. */
-const SIZES: readonly number[] = SHIFTS.map((s) => 2 ** s);
+const CLASS_SIZES: readonly number[] = SHIFTS.map((s) => 2 ** s);
+/** 2^n for n = 0..63. */
+const SIZES: readonly number[] = Array.from({ length: 64 }, (_, n) => 2 ** n);
 const CLASS_OF: readonly number[] = (() => {
   const a = new Array<number>(64).fill(-1);
   SHIFTS.forEach((s, i) => {
@@ -210,7 +212,7 @@ export class Tlb {
     for (let i = 0; i < present.length; i++) {
       const c = present[i] as number;
       const slot = (ctx.maps[c] as Map<number, number>).get(
-        Math.floor(addr / (SIZES[c] as number)),
+        Math.floor(addr / (CLASS_SIZES[c] as number)),
       );
       if (slot !== undefined) {
         if (this.lru) this.moveToTail(slot);
@@ -222,13 +224,19 @@ export class Tlb {
 
   /** Output address of `addr` through `slot`. */
   outputOf(slot: number, addr: number): number {
-    return (this.sOa[slot] as number) + lowBits(addr, this.sShift[slot] as number);
+    // `%` is exact for non-negative integers below 2^53 (the block size is a power of two).
+    return (this.sOa[slot] as number) + (addr % (SIZES[this.sShift[slot] as number] as number));
   }
 
   /** IPA of `addr` through a combined entry (−1 when the entry has none). */
   ipaOf(slot: number, addr: number): number {
     const base = this.sIpa[slot] as number;
-    return base < 0 ? -1 : base + lowBits(addr, this.sShift[slot] as number);
+    return base < 0 ? -1 : base + (addr % (SIZES[this.sShift[slot] as number] as number));
+  }
+
+  /** log2 of the block size of `slot`. */
+  shiftOf(slot: number): number {
+    return this.sShift[slot] as number;
   }
 
   perm1(slot: number): number {
@@ -337,7 +345,7 @@ export class Tlb {
     for (const ctx of this.byId) {
       if (ctx.present.length === 0 || !pred(ctx)) continue;
       for (const c of [...ctx.present]) {
-        const size = SIZES[c] as number;
+        const size = CLASS_SIZES[c] as number;
         const map = ctx.maps[c] as Map<number, number>;
         const first = Math.floor(start / size);
         const last = Math.ceil(end / size); // exclusive

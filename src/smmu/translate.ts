@@ -19,7 +19,7 @@ import { VsmmuError } from '../arch/errors.ts';
 import { type EventFields, type EventName, makeEvent } from '../arch/evt.ts';
 import { findField } from '../arch/fields.ts';
 import { CR0, CR2 } from '../arch/regs.ts';
-import type { EventRecord } from '../arch/trace.ts';
+import type { EventRecord, TraceSink } from '../arch/trace.ts';
 import type { SparseMemory } from '../mem/sparse-memory.ts';
 import {
   checkPermission,
@@ -36,6 +36,7 @@ import type { Atc, AtsCompletion, AtsRequest, TranslatedRequest } from './ats.ts
 import { applyS2, combineSh, effectiveSh, mairByte } from './attrs.ts';
 import {
   type CdConfig,
+  type CdHalf,
   type ConfigContext,
   type ConfigPolicies,
   parseCd,
@@ -199,15 +200,18 @@ interface Txn {
   cd: CdConfig | undefined;
 }
 
-/** Internal success: addresses and the permission/attribute data behind them. */
-interface Hit {
-  readonly pa: number;
-  readonly perm1: number;
-  readonly perm2: number;
+/**
+ * Internal success: addresses and the permission/attribute data behind them. One scratch
+ * instance per translation side is refilled by every lookup and read at once by the caller.
+ */
+class Hit {
+  pa = 0;
+  perm1 = 0;
+  perm2 = 0;
   /** log2 of the translation's block size. */
-  readonly shift: number;
-  readonly attr: number;
-  readonly bypass: boolean;
+  shift = 0;
+  attr = 0;
+  bypass = false;
 }
 
 /** Internal failure: the result to return (already recorded), plus the fault for ATS logic. */
@@ -223,6 +227,7 @@ function isFail<T>(x: Step<T>): x is Fail {
 }
 
 const MASK52 = (1n << 52n) - 1n;
+const TWO53N = 1n << 53n;
 const TWO52 = 2 ** 52;
 const SSID_SPAN = 2 ** 20;
 
@@ -302,6 +307,56 @@ class BigEndianMemory implements WalkMemory {
   }
   write64Split(pa: number, lo: number, hi: number): void {
     this.mem.write64Split(pa, bswap32(hi), bswap32(lo));
+  }
+}
+
+/**
+ * Stage-1 table memory of a split-stage (EATS 0b10) walk: the stage-1 descriptors live in IPA
+ * space, so each descriptor address goes through a stage-2 walk (CLASS TT) before it is read,
+ * while the walk's output stays an IPA. A stage-2 fault is kept in `fault` and surfaces as a
+ * failed read.
+ */
+class Stage2TableView implements WalkMemory {
+  readonly mayAbort = true;
+  fault: WalkFault | undefined;
+  private pa = 0;
+  private readonly base: WalkMemory;
+  private readonly s2: StageParams;
+  private readonly sink: TraceSink | undefined;
+  constructor(base: WalkMemory, s2: StageParams, sink: TraceSink | undefined) {
+    this.base = base;
+    this.s2 = s2;
+    this.sink = sink;
+  }
+  aborts(ipa: number, size: number): boolean {
+    const r = walkS2(
+      this.base,
+      this.s2,
+      { address: ipa, write: false, exec: false, priv: false },
+      this.sink,
+      'TT',
+    );
+    if (!r.ok) {
+      this.fault = r;
+      return true;
+    }
+    this.pa = r.oa;
+    return this.base.mayAbort && this.base.aborts(r.oa, size);
+  }
+  read64Into(_ipa: number, out: Uint32Array): void {
+    this.base.read64Into(this.pa, out);
+  }
+  write64Split(ipa: number, lo: number, hi: number): void {
+    // A hardware update of a stage-1 descriptor needs stage-2 write permission; without it the
+    // update is dropped (split-stage ATS requests record nothing).
+    const r = walkS2(
+      this.base,
+      this.s2,
+      { address: ipa, write: true, exec: false, priv: false },
+      this.sink,
+      'TT',
+    );
+    if (r.ok) this.base.write64Split(r.oa, lo, hi);
   }
 }
 
@@ -752,14 +807,7 @@ class TranslationModel implements Translation {
     const pa = lowBits(Number(t.req.iova), this.core.features.oas);
     const memAttr = ste.memAttr >= 0 ? memAttrToMair(ste.memAttr) : -1;
     const sh = ste.shcfg === 1 ? -1 : ste.shcfg;
-    return {
-      pa,
-      perm1: 0xff,
-      perm2: 0xff,
-      shift: 12,
-      attr: packAttr(memAttr, effectiveSh(memAttr, sh)),
-      bypass: true,
-    };
+    return this.hitOf(pa, 0xff, 0xff, 12, packAttr(memAttr, effectiveSh(memAttr, sh)), true);
   }
 
   /** Stage 1 skipped (Config 0b110 or S1DSS bypass): IAS check, then stage 2 if it translates. */
@@ -815,18 +863,38 @@ class TranslationModel implements Translation {
       r.s2Level,
       Math.log2(s2.granule),
     );
-    return { pa: r.oa, perm1: 0xff, perm2: r.s2Perms, shift, attr, bypass: false };
+    return this.hitOf(r.oa, 0xff, r.s2Perms, shift, attr, false);
   }
 
+  private hitOf(
+    pa: number,
+    perm1: number,
+    perm2: number,
+    shift: number,
+    attr: number,
+    bypass: boolean,
+  ): Hit {
+    const h = this.hit;
+    h.pa = pa;
+    h.perm1 = perm1;
+    h.perm2 = perm2;
+    h.shift = shift;
+    h.attr = attr;
+    h.bypass = bypass;
+    return h;
+  }
+
+  private readonly hit = new Hit();
+
   private s2Hit(slot: number, ipa: number, p2: number): Hit {
-    return {
-      pa: this.tlb.outputOf(slot, ipa),
-      perm1: 0xff,
-      perm2: p2,
-      shift: 12,
-      attr: this.tlb.attr(slot),
-      bypass: false,
-    };
+    return this.hitOf(
+      this.tlb.outputOf(slot, ipa),
+      0xff,
+      p2,
+      this.tlb.shiftOf(slot),
+      this.tlb.attr(slot),
+      false,
+    );
   }
 
   /** Stage 1 (with stage 2 when nested): input range, TLB, walk. */
@@ -835,22 +903,28 @@ class TranslationModel implements Translation {
     const iova = t.req.iova;
     // §3.4.1: VA[55] selects TTB0/TTB1 (single-range StreamWorlds only have TTB0), and the
     // bits above the input size up to AddrTop (55 with TBI, else 63) must equal VA[55].
-    const half = cd.twoRanges ? Number((iova >> 55n) & 1n) : 0;
-    const h = cd.halves[half as 0 | 1];
-    if (!h.enabled) {
+    let half = 0;
+    let key: number;
+    let h: CdHalf;
+    if (iova < TWO53N) {
+      // Fast path (no bigint arithmetic): VA[63:53] = 0, so the TTB0 half, and every bit above
+      // the input size must be 0 whatever TBI says.
+      key = Number(iova);
+      h = cd.halves[0];
+      if (!h.enabled || key >= h.limit) return this.s1RangeFault(t);
+    } else {
+      half = cd.twoRanges ? Number((iova >> 55n) & 1n) : 0;
+      h = cd.halves[half as 0 | 1];
       // EPDx == 1: a TLB miss in that half is a Translation fault.
-      return this.translationFault(t, 'F_TRANSLATION', 1, 'IN', undefined, undefined);
-    }
-    const mask = e.rangeMask[half as 0 | 1];
-    if ((iova & mask) !== (half === 1 ? mask : 0n)) {
-      return this.translationFault(t, 'F_TRANSLATION', 1, 'IN', undefined, undefined);
+      if (!h.enabled) return this.s1RangeFault(t);
+      const mask = e.rangeMask[half as 0 | 1];
+      if ((iova & mask) !== (half === 1 ? mask : 0n)) return this.s1RangeFault(t);
+      key = Number(iova & MASK52);
     }
     // E0PDx (SMMUv3.3): unprivileged accesses to the half fault as a TLB miss would.
-    if (h.e0pd && !t.priv) {
-      return this.translationFault(t, 'F_TRANSLATION', 1, 'IN', undefined, undefined);
-    }
-    const key = Number(iova & MASK52);
-    const addr = half === 1 ? lowBits(key, h.inputBits) : key;
+    if (h.e0pd && !t.priv) return this.s1RangeFault(t);
+    // The walk indexes VA[inputBits−1:0]; the TLB keys on VA[51:0] (half 1: VA mod 2^52).
+    const addr = half === 1 ? key % h.limit : key;
     const exec = t.inst && !t.write;
     const nested = ste.s2 && !t.s1Only;
     const ctxA = t.s1Only ? e.splitA[half as 0 | 1] : e.ctxA[half as 0 | 1];
@@ -873,14 +947,14 @@ class TranslationModel implements Translation {
           const ipa = this.tlb.ipaOf(slot, key);
           return this.translationFault(t, 'F_PERMISSION', 2, 'IN', ipa, undefined);
         }
-        return {
-          pa: this.tlb.outputOf(slot, key),
-          perm1: p1,
-          perm2: nested ? p2 : 0xff,
-          shift: 12,
-          attr: this.tlb.attr(slot),
-          bypass: false,
-        };
+        return this.hitOf(
+          this.tlb.outputOf(slot, key),
+          p1,
+          nested ? p2 : 0xff,
+          this.tlb.shiftOf(slot),
+          this.tlb.attr(slot),
+          false,
+        );
       }
       // A write needing a dirty-state update: walk again (HTTU) and refill.
       this.tlb.remove(slot);
@@ -901,6 +975,15 @@ class TranslationModel implements Translation {
         wreq,
         this.core.trace,
       );
+    } else if (ste.s2) {
+      // Split-stage ATS: stage 1 only, its tables reached through stage 2.
+      const view = new Stage2TableView(
+        this.walkMemory(cd.bigEndian),
+        this.s2Params(ste.s2Params as StageParams),
+        this.core.trace,
+      );
+      r = walkS1(view, s1, wreq, this.core.trace);
+      if (!r.ok && view.fault) r = view.fault;
     } else {
       r = walkS1(this.walkMemory(cd.bigEndian), s1, wreq, this.core.trace);
     }
@@ -927,14 +1010,12 @@ class TranslationModel implements Translation {
       r.s1Level,
       Math.log2(s1.granule),
     );
-    return {
-      pa: r.oa,
-      perm1: r.s1Perms,
-      perm2: nested ? r.s2Perms : 0xff,
-      shift,
-      attr,
-      bypass: false,
-    };
+    return this.hitOf(r.oa, r.s1Perms, nested ? r.s2Perms : 0xff, shift, attr, false);
+  }
+
+  /** A stage-1 input outside the enabled VA ranges: F_TRANSLATION, stage 1, CLASS IN. */
+  private s1RangeFault(t: Txn): Fail {
+    return this.translationFault(t, 'F_TRANSLATION', 1, 'IN', undefined, undefined);
   }
 
   private s1Params(p: StageParams): StageParams {
@@ -952,18 +1033,25 @@ class TranslationModel implements Translation {
 
   private success(t: Txn, h: Hit): TranslationResult {
     const ste = t.ste as SteConfig;
-    const attrs: { -readonly [K in keyof MemAttrs]: MemAttrs[K] } = {
-      priv: t.priv,
-      inst: t.inst,
-    };
-    const mem = attrMem(h.attr);
-    const sh = attrSh(h.attr);
-    if (mem >= 0) attrs.memAttr = mem;
-    if (sh >= 0) attrs.sh = sh;
     // ALLOCCFG 1RWT overrides the allocation hints where the incoming ones would be used.
-    if (h.bypass && ste.alloccfg >= 8) attrs.alloc = ste.alloccfg - 8;
+    const alloc = h.bypass && ste.alloccfg >= 8 ? ste.alloccfg - 8 : -1;
+    // Attribute objects are shared (frozen) per distinct value: no allocation per transaction.
+    const k = ((h.attr * 16 + (alloc + 1)) * 2 + (t.priv ? 1 : 0)) * 2 + (t.inst ? 1 : 0);
+    let attrs = this.attrsCache.get(k);
+    if (!attrs) {
+      const a: { -readonly [K in keyof MemAttrs]: MemAttrs[K] } = { priv: t.priv, inst: t.inst };
+      const mem = attrMem(h.attr);
+      const sh = attrSh(h.attr);
+      if (mem >= 0) a.memAttr = mem;
+      if (sh >= 0) a.sh = sh;
+      if (alloc >= 0) a.alloc = alloc;
+      attrs = Object.freeze(a);
+      this.attrsCache.set(k, attrs);
+    }
     return { ok: true, pa: BigInt(h.pa), attrs };
   }
+
+  private readonly attrsCache = new Map<number, MemAttrs>();
 
   // ---------------------------------------------------------------------------------- faults
 

@@ -110,7 +110,12 @@ function run(row: Row): void {
 
 const STE_ROWS: Row[] = [
   { name: 'V == 0', kind: 's1', ste: { V: 0 }, expect: 'C_BAD_STE', because: 'V == 0' },
-  { name: 'Config 0b000 aborts without an event', kind: 's1', ste: { Config: 0 }, expect: 'silent' },
+  {
+    name: 'Config 0b000 aborts without an event',
+    kind: 's1',
+    ste: { Config: 0 },
+    expect: 'silent',
+  },
   { name: 'Config 0b001 behaves as 0b000', kind: 's1', ste: { Config: 1 }, expect: 'silent' },
   { name: 'Config 0b010 behaves as 0b000', kind: 's1', ste: { Config: 2 }, expect: 'silent' },
   { name: 'Config 0b011 behaves as 0b000', kind: 's1', ste: { Config: 3 }, expect: 'silent' },
@@ -128,7 +133,13 @@ const STE_ROWS: Row[] = [
     expect: 'C_BAD_STE',
     because: 'S2P',
   },
-  { name: 'EATS 0b10 on a stage-1-only STE', kind: 's1', ste: { EATS: 2 }, expect: 'C_BAD_STE', because: 'EATS' },
+  {
+    name: 'EATS 0b10 on a stage-1-only STE',
+    kind: 's1',
+    ste: { EATS: 2 },
+    expect: 'C_BAD_STE',
+    because: 'EATS',
+  },
   {
     name: 'EATS 0b10 nested with S2S == 1',
     kind: 'nested',
@@ -159,8 +170,20 @@ const STE_ROWS: Row[] = [
     ste: { EATS: 2 },
     expect: 'ok',
   },
-  { name: 'STRW 0b01 with IDR0.HYP', kind: 's1', ste: { STRW: 1 }, expect: 'C_BAD_STE', because: 'STRW' },
-  { name: 'STRW 0b11 with IDR0.HYP', kind: 's1', ste: { STRW: 3 }, expect: 'C_BAD_STE', because: 'STRW' },
+  {
+    name: 'STRW 0b01 with IDR0.HYP',
+    kind: 's1',
+    ste: { STRW: 1 },
+    expect: 'C_BAD_STE',
+    because: 'STRW',
+  },
+  {
+    name: 'STRW 0b11 with IDR0.HYP',
+    kind: 's1',
+    ste: { STRW: 3 },
+    expect: 'C_BAD_STE',
+    because: 'STRW',
+  },
   {
     name: 'STRW is IGNORED without IDR0.HYP',
     kind: 's1',
@@ -177,7 +200,12 @@ const STE_ROWS: Row[] = [
     expect: 'C_BAD_STE',
     because: 'S1STALLD',
   },
-  { name: 'S1STALLD with STALL_MODEL 0b00 is valid', kind: 's1', ste: { S1STALLD: 1 }, expect: 'ok' },
+  {
+    name: 'S1STALLD with STALL_MODEL 0b00 is valid',
+    kind: 's1',
+    ste: { S1STALLD: 1 },
+    expect: 'ok',
+  },
   {
     name: 'S1CDMax > IDR1.SSIDSIZE',
     kind: 's1',
@@ -222,7 +250,13 @@ const STE_ROWS: Row[] = [
     expect: 'C_BAD_STE',
     because: 'S1ContextPtr',
   },
-  { name: 'AArch32 stage 2 (S2AA64 == 0) without TTF[0]', kind: 's2', ste: { S2AA64: 0 }, expect: 'C_BAD_STE', because: 'AArch32' },
+  {
+    name: 'AArch32 stage 2 (S2AA64 == 0) without TTF[0]',
+    kind: 's2',
+    ste: { S2AA64: 0 },
+    expect: 'C_BAD_STE',
+    because: 'AArch32',
+  },
   {
     name: 'AArch64 stage 2 without TTF[1]',
     kind: 's2',
@@ -245,7 +279,13 @@ const STE_ROWS: Row[] = [
     expect: 'C_BAD_STE',
     because: 'S2S',
   },
-  { name: 'S2HA with HTTU 0b00', kind: 's2', ste: { S2HA: 1 }, expect: 'C_BAD_STE', because: 'S2HA' },
+  {
+    name: 'S2HA with HTTU 0b00',
+    kind: 's2',
+    ste: { S2HA: 1 },
+    expect: 'C_BAD_STE',
+    because: 'S2HA',
+  },
   {
     name: 'S2HD with HTTU 0b01',
     kind: 's2',
@@ -254,7 +294,13 @@ const STE_ROWS: Row[] = [
     expect: 'C_BAD_STE',
     because: 'S2HD',
   },
-  { name: 'S2HA with HTTU 0b01 is valid', kind: 's2', features: { httu: 1 }, ste: { S2HA: 1 }, expect: 'ok' },
+  {
+    name: 'S2HA with HTTU 0b01 is valid',
+    kind: 's2',
+    features: { httu: 1 },
+    ste: { S2HA: 1 },
+    expect: 'ok',
+  },
   {
     name: 'S2HAFT without S2HA (HTTU 0b11)',
     kind: 's2',
@@ -263,7 +309,13 @@ const STE_ROWS: Row[] = [
     expect: 'C_BAD_STE',
     because: 'S2HAFT',
   },
-  { name: 'S2TG reserved (0b11)', kind: 's2', ste: { S2TG: 3 }, expect: 'C_BAD_STE', because: 'S2TG' },
+  {
+    name: 'S2TG reserved (0b11)',
+    kind: 's2',
+    ste: { S2TG: 3 },
+    expect: 'C_BAD_STE',
+    because: 'S2TG',
+  },
   {
     name: 'S2TG granule not in IDR5',
     kind: 's2',
@@ -377,8 +429,20 @@ const CD_ROWS: Row[] = [
     expect: 'C_BAD_CD',
     because: 'TERM_MODEL',
   },
-  { name: 'CD.ENDI == 1 with little-endian-only TTENDIAN', kind: 's1', cd: { ENDI: 1 }, expect: 'C_BAD_CD', because: 'ENDI' },
-  { name: 'CD.AA64 == 0 without TTF[0]', kind: 's1', cd: { AA64: 0 }, expect: 'C_BAD_CD', because: 'AArch32' },
+  {
+    name: 'CD.ENDI == 1 with little-endian-only TTENDIAN',
+    kind: 's1',
+    cd: { ENDI: 1 },
+    expect: 'C_BAD_CD',
+    because: 'ENDI',
+  },
+  {
+    name: 'CD.AA64 == 0 without TTF[0]',
+    kind: 's1',
+    cd: { AA64: 0 },
+    expect: 'C_BAD_CD',
+    because: 'AArch32',
+  },
   { name: 'CD.HA with HTTU 0b00', kind: 's1', cd: { HA: 1 }, expect: 'C_BAD_CD', because: 'HA' },
   {
     name: 'CD.HD with HTTU 0b01',
@@ -388,7 +452,13 @@ const CD_ROWS: Row[] = [
     expect: 'C_BAD_CD',
     because: 'HD',
   },
-  { name: 'CD.HA with HTTU 0b01 is valid', kind: 's1', features: { httu: 1 }, cd: { HA: 1 }, expect: 'ok' },
+  {
+    name: 'CD.HA with HTTU 0b01 is valid',
+    kind: 's1',
+    features: { httu: 1 },
+    cd: { HA: 1 },
+    expect: 'ok',
+  },
   {
     name: 'CD.HAFT without HA (HTTU 0b11)',
     kind: 's1',
@@ -405,8 +475,20 @@ const CD_ROWS: Row[] = [
     expect: 'C_BAD_CD',
     because: 'ASID',
   },
-  { name: 'T0SZ above 39 without STT', kind: 's1', cd: { T0SZ: 40 }, expect: 'C_BAD_CD', because: 'T0SZ' },
-  { name: 'T0SZ below 16 (48-bit VA)', kind: 's1', cd: { T0SZ: 15 }, expect: 'C_BAD_CD', because: 'T0SZ' },
+  {
+    name: 'T0SZ above 39 without STT',
+    kind: 's1',
+    cd: { T0SZ: 40 },
+    expect: 'C_BAD_CD',
+    because: 'T0SZ',
+  },
+  {
+    name: 'T0SZ below 16 (48-bit VA)',
+    kind: 's1',
+    cd: { T0SZ: 15 },
+    expect: 'C_BAD_CD',
+    because: 'T0SZ',
+  },
   { name: 'TG0 reserved (0b11)', kind: 's1', cd: { TG0: 3 }, expect: 'C_BAD_CD', because: 'TG0' },
   {
     name: 'TG0 granule not in IDR5',

@@ -241,7 +241,10 @@ export function oneEvent(r: TRig): EventRecord {
 }
 
 /** The subset of an event's fields named in `want` (for toEqual against rule-derived values). */
-export function pick(e: EventRecord, want: Record<string, bigint | number | boolean>): Record<string, bigint> {
+export function pick(
+  e: EventRecord,
+  want: Record<string, bigint | number | boolean>,
+): Record<string, bigint> {
   const out: Record<string, bigint> = {};
   for (const k of Object.keys(want)) out[k] = e.fields[k] ?? -1n;
   return out;
@@ -250,7 +253,8 @@ export function pick(e: EventRecord, want: Record<string, bigint | number | bool
 /** Rule-derived expected fields as bigints. */
 export function big(want: Record<string, bigint | number | boolean>): Record<string, bigint> {
   const out: Record<string, bigint> = {};
-  for (const [k, v] of Object.entries(want)) out[k] = typeof v === 'boolean' ? (v ? 1n : 0n) : BigInt(v);
+  for (const [k, v] of Object.entries(want))
+    out[k] = typeof v === 'boolean' ? (v ? 1n : 0n) : BigInt(v);
   return out;
 }
 
@@ -265,7 +269,9 @@ export function expectEvent(
   const exp = big(want);
   for (const k of Object.keys(exp)) {
     if (got[k] !== exp[k]) {
-      throw new Error(`${type}.${k}: expected 0x${exp[k]?.toString(16)}, got 0x${got[k]?.toString(16)}`);
+      throw new Error(
+        `${type}.${k}: expected 0x${exp[k]?.toString(16)}, got 0x${got[k]?.toString(16)}`,
+      );
     }
   }
 }
