@@ -28,7 +28,7 @@
 // forgetting the TLB invalidation on unmap, and invalidating the wrong ASID/VMID.
 
 import { hex, hex64 } from '../arch/bits.ts';
-import { commandName } from '../arch/cmd.ts';
+import { CMD_OP, commandName } from '../arch/cmd.ts';
 import { ERRNO } from '../arch/errno.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import { decodeEvent, EVT_ID, PRIQ_RECORD } from '../arch/evt.ts';
@@ -166,9 +166,6 @@ export const LINUX = {
   ATC_INV_SIZE_ALL: 52,
   /** IOMMU_NO_PASID. */
   NO_PASID: 0,
-  /** MSI_IOVA_BASE / MSI_IOVA_LENGTH: the software MSI window reserved in every domain. */
-  MSI_IOVA_BASE: 0x800_0000,
-  MSI_IOVA_LENGTH: 0x10_0000,
   /** ARM_SMMU_MEMATTR_DEVICE_nGnRE for MSI writes. */
   MEMATTR_DEVICE_NGNRE: 0x1,
   /** CR1 cacheability "write-back" and shareability "inner shareable". */
@@ -223,7 +220,10 @@ export interface GuestBugs {
 
 /** Options of the guest driver. Defaults mirror Linux on a device-tree arm64 guest. */
 export interface GuestDriverOptions {
-  /** Device name used in log lines (default `arm-smmu-v3`). */
+  /**
+   * Device name in log lines, which read like dmesg: `arm-smmu-v3 <name>: <message>` (default
+   * `9050000.smmuv3`, the SMMU of QEMU's `virt` machine probed from the device tree).
+   */
   readonly name?: string;
   /** Firmware `dma-coherent` (default: IDR0.COHACC). */
   readonly coherent?: boolean;
@@ -519,6 +519,7 @@ export class GuestArmSmmuV3 {
   private readonly asids = new Set<number>();
   private readonly vmids = new Set<number>();
   private readonly pending = new Set<GuestIrqLine>();
+  private readonly cmdNames = new Map<number, string>();
   private depth = 0;
   private inIrq = false;
   private probed = false;
@@ -529,7 +530,7 @@ export class GuestArmSmmuV3 {
     this.logSink = env.log;
     this.relaxFn = env.relax;
     this.opts = opts;
-    this.name = opts.name ?? 'arm-smmu-v3';
+    this.name = opts.name ?? '9050000.smmuv3';
     this.pollLimit = opts.pollLimit ?? 1000;
     this.logLimit = opts.logLimit ?? 4096;
     if (!Number.isInteger(this.pollLimit) || this.pollLimit < 1) {
@@ -576,8 +577,9 @@ export class GuestArmSmmuV3 {
   // ----------------------------------------------------------------------------------------------
   // Logging and interrupts
 
-  private log(level: 'err' | 'warn' | 'info', msg: string): void {
-    const line = `${this.name}: ${level === 'info' ? '' : `${level}: `}${msg}`;
+  /** dev_err/dev_warn/dev_info: "<driver> <device>: <message>" (the level is not in the text). */
+  private log(_level: 'err' | 'warn' | 'info', msg: string): void {
+    const line = `arm-smmu-v3 ${this.name}: ${msg}`;
     this.messages.push(line);
     if (this.messages.length > this.logLimit)
       this.messages.splice(0, this.messages.length - this.logLimit);
@@ -1113,7 +1115,13 @@ export class GuestArmSmmuV3 {
   // Command queue
 
   private countCommand(w0: bigint, w1: bigint): void {
-    const n = commandName(w0, w1);
+    // Names depend on the opcode alone, except CFGI_STE_RANGE (Range 31 is CFGI_ALL).
+    const op = Number(w0 & 0xffn);
+    let n = op === CMD_OP.CFGI_STE_RANGE ? undefined : this.cmdNames.get(op);
+    if (n === undefined) {
+      n = commandName(w0, w1);
+      if (op !== CMD_OP.CFGI_STE_RANGE) this.cmdNames.set(op, n);
+    }
     this.stats.commands[n] = (this.stats.commands[n] ?? 0) + 1;
   }
 

@@ -42,6 +42,11 @@ export type TranslateResult =
       readonly event?: EventRecord;
       /** Present when the transaction is stalled (awaiting CMD_RESUME / CMD_STALL_TERM). */
       readonly stalled?: { readonly stag: number };
+      /**
+       * Terminated with RAZ/WI semantics (CD.A == 0, IHI 0070 §3.12): reads complete with zeros,
+       * writes are ignored, instead of an abort reported to the device.
+       */
+      readonly razwi?: true;
     };
 
 /** Features decoded once from the ID registers (IDR0–IDR5, AIDR). */

@@ -6,6 +6,7 @@
 // IHI 0070 H.a §4 (commands), §5.2 (STE), §5.4 (CD) and §7.3 (events), written out by hand.
 
 import { describe, expect, it } from 'vitest';
+import { parseDmesg } from '../../src/arch/decode-input.ts';
 import { deviceIdentity } from '../../src/devices/device.ts';
 import { MemcpyEngine } from '../../src/devices/dma-engine.ts';
 import type { GuestDomain, GuestMaster } from '../../src/guest/arm-smmu-v3.ts';
@@ -213,11 +214,15 @@ describe('DMA through the guest stage-1 domain', () => {
     expect(raw[2]).toBe(BigInt(IOVA_SRC + 0x40));
     // Linux prints these fields with %#x (zero as "0").
     expect(r.driver.messages).toContain(
-      `arm-smmu-v3: err: event: F_TRANSLATION client: edu sid: 0x10 ssid: 0 iova: 0x${(IOVA_SRC + 0x40).toString(16)} ipa: 0`,
+      `arm-smmu-v3 9050000.smmuv3: event: F_TRANSLATION client: edu sid: 0x10 ssid: 0 iova: 0x${(IOVA_SRC + 0x40).toString(16)} ipa: 0`,
     );
     expect(r.driver.messages).toContain(
-      'arm-smmu-v3: err: unpriv data read s1 "Input address caused fault" stag: 0',
+      'arm-smmu-v3 9050000.smmuv3: unpriv data read s1 "Input address caused fault" stag: 0',
     );
+    // The log reads like dmesg: `vsmmu decode --dmesg` finds the same record in it.
+    const scan = parseDmesg(r.driver.messages.join('\n'));
+    expect(scan.problems).toEqual([]);
+    expect(scan.events.map((x) => [x.device, x.words])).toEqual([['9050000.smmuv3', raw]]);
     // The driver consumed the record: CONS caught up with PROD.
     expect(r.smmu.mmioRead(REG.EVENTQ_CONS, 4)).toBe(r.smmu.mmioRead(REG.EVENTQ_PROD, 4));
   });
@@ -251,6 +256,24 @@ describe('DMA through the guest stage-1 domain', () => {
       }
       expect(tlbis.length).toBe(groups);
     }
+  });
+
+  it('unmapping a range that freed a page table invalidates the walk first (Leaf = 0)', () => {
+    const r = rig({}, 1);
+    const iova = 0x4000_0000;
+    // 512 pages fill one level-3 table under a 2 MiB-aligned IOVA (mapped one page at a time, so
+    // no block is used); unmapping the whole 2 MiB removes the table (io-pgtable tlb_flush_walk).
+    for (let i = 0; i < 512; i++) {
+      expect(r.driver.map(r.domain, iova + i * 4096, DATA_BASE + i * 4096, 4096)).toBe(0);
+    }
+    r.engine.copy({ src: iova, dst: IOVA_DST, len: 64 });
+    const mark = r.smmu.commandMark();
+    expect(r.driver.unmap(r.domain, iova, 2 ** 21)).toBe(2 ** 21);
+    const cmds = r.smmu.commandsSince(mark);
+    // 512 pages = (NUM 0 + 1) × 2^9; Leaf = 0 and TTL = 0 (any level: the walk cache too).
+    expect(cmds.slice(0, 2).map((c) => c.name)).toEqual(['TLBI_NH_VA', 'CMD_SYNC']);
+    expect(cmds[0]?.words).toEqual([0x12n | (9n << 20n) | (1n << 48n), (1n << 10n) | BigInt(iova)]);
+    expect(r.engine.copy({ src: iova, dst: IOVA_DST, len: 64 }).ok).toBe(false);
   });
 
   it('without RIL issues one plain TLBI_NH_VA per page', () => {
@@ -490,10 +513,12 @@ describe('command queue', () => {
     const idx = prod;
     const consHex = (0x0100_0000 + idx).toString(16).padStart(8, '0');
     expect(r.driver.messages).toContain(
-      `arm-smmu-v3: err: CMDQ error (cons 0x${consHex}): Illegal command`,
+      `arm-smmu-v3 9050000.smmuv3: CMDQ error (cons 0x${consHex}): Illegal command`,
     );
-    expect(r.driver.messages).toContain('arm-smmu-v3: err: skipping command in error state:');
-    expect(r.driver.messages).toContain('arm-smmu-v3: err: \t0xdead000000000000');
+    expect(r.driver.messages).toContain(
+      'arm-smmu-v3 9050000.smmuv3: skipping command in error state:',
+    );
+    expect(r.driver.messages).toContain('arm-smmu-v3 9050000.smmuv3: \t0xdead000000000000');
     // The slot now holds CMD_SYNC: opcode 0x46, CS = SEV (2), MSH = ISH (3), MSIAttr = 0xf.
     expect(r.mem.read64(cq + idx * 16)).toBe(0x46n | (2n << 12n) | (3n << 22n) | (0xfn << 24n));
     expect(r.driver.stats.commandErrors).toBe(1);
@@ -542,7 +567,9 @@ describe('event queue', () => {
     expect(evs.map((e) => e.record.raw[2])).toEqual(
       [0, 1, 2, 3].map((i) => BigInt(IOVA_SRC + i * 64)),
     );
-    expect(r.driver.messages).toContain('arm-smmu-v3: err: EVTQ overflow detected -- events lost');
+    expect(r.driver.messages).toContain(
+      'arm-smmu-v3 9050000.smmuv3: EVTQ overflow detected -- events lost',
+    );
     expect(r.driver.stats.eventOverflows).toBe(1);
     // OVACKFLG copied from OVFLG: the overflow is acknowledged.
     expect(r.smmu.mmioRead(REG.EVENTQ_CONS, 4) >>> 31).toBe(1);
@@ -587,7 +614,7 @@ describe('PRI queue', () => {
     const mark = m.smmu.commandMark();
     expect(m.driver.processPageRequests()).toEqual([[w0, w1]]);
     expect(m.driver.messages).toContain(
-      'arm-smmu-v3: \tsid 0x00000042.0x00000: [5L] unprivileged R access at iova 0x0000000001234000',
+      'arm-smmu-v3 9050000.smmuv3: \tsid 0x00000042.0x00000: [5L] unprivileged R access at iova 0x0000000001234000',
     );
     const resp = m.smmu.commandsSince(mark);
     expect(resp.map((c) => c.name)).toEqual(['PRI_RESP']);

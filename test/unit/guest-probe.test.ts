@@ -44,7 +44,7 @@ describe('guest driver probe (QEMU virt ID registers)', () => {
     expect(f.cmdqShift).toBe(18);
     expect(f.evtqShift).toBe(17);
     expect(m.driver.messages).toContain(
-      'arm-smmu-v3: ias 44-bit, oas 44-bit (features 0x01088705)',
+      'arm-smmu-v3 9050000.smmuv3: ias 44-bit, oas 44-bit (features 0x01088705)',
     );
   });
 
@@ -122,7 +122,9 @@ describe('guest driver probe (QEMU virt ID registers)', () => {
       ram: createGuestRam(m.mem, 0x6000_0000, 0x1000_0000),
     });
     expect(second.probe()).toBe(0);
-    expect(second.messages).toContain('arm-smmu-v3: warn: SMMU currently enabled! Resetting...');
+    expect(second.messages).toContain(
+      'arm-smmu-v3 9050000.smmuv3: SMMU currently enabled! Resetting...',
+    );
     // QEMU reset GBPA 0x1000 (SHCFG = incoming) with ABORT (bit 20) set; Update reads 0 again.
     expect(m.smmu.mmioRead(REG.GBPA, 4)).toBe(0x1000 | (1 << 20));
   });
@@ -173,9 +175,9 @@ describe('guest driver probe (QEMU virt ID registers)', () => {
     });
     expect(small.probe()).toBe(ENOMEM);
     // 2^12 commands × 16 bytes fill the 64 KiB; the event queue then has no room even at 4 KiB.
-    expect(small.messages).toContain('arm-smmu-v3: allocated 4096 entries for cmdq');
+    expect(small.messages).toContain('arm-smmu-v3 9050000.smmuv3: allocated 4096 entries for cmdq');
     expect(small.messages).toContain(
-      'arm-smmu-v3: err: failed to allocate queue (0x1000 bytes) for evtq',
+      'arm-smmu-v3 9050000.smmuv3: failed to allocate queue (0x1000 bytes) for evtq',
     );
   });
 
@@ -192,7 +194,7 @@ describe('guest driver probe (QEMU virt ID registers)', () => {
     expect(m.smmu.mmioRead(0x74, 4)).toBe(1);
     const w = machine({ features: { msi: true } });
     expect(w.driver.messages).toContain(
-      'arm-smmu-v3: msi_domain absent - falling back to wired irqs',
+      'arm-smmu-v3 9050000.smmuv3: msi_domain absent - falling back to wired irqs',
     );
     expect(w.smmu.mmioRead(REG.EVENTQ_IRQ_CFG0, 8)).toBe(0n);
   });
