@@ -68,9 +68,12 @@ export class SparseMemory {
     this.abortRanges.push({ start: pa, end: pa + len });
   }
 
-  /** False when no access can abort (no abort ranges, unbacked reads return zero): lets hot paths skip `aborts`. */
+  /**
+   * False when no access can abort (full 52-bit PA space, no abort ranges, unbacked reads return
+   * zero): lets hot paths skip `aborts`. A narrower PA space may abort (an address beyond it).
+   */
   get mayAbort(): boolean {
-    return this.unbacked === 'abort' || this.abortRanges.length > 0;
+    return this.unbacked === 'abort' || this.abortRanges.length > 0 || this.paBits < 52;
   }
 
   /**

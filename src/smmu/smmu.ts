@@ -7,7 +7,7 @@
 // this class serves as its SmmuCore. Behaviour follows the architecture, not QEMU (qemu-oracle.md
 // §6); the few QEMU shapes a comparison needs are opt-in policies.
 
-import { genmask, getBits, hex, hi32, joinU64, lo32 } from '../arch/bits.ts';
+import { genmask, getBits, hex, hi32, joinU64, lo32, U64_MAX } from '../arch/bits.ts';
 import { CMD_OP, commandName } from '../arch/cmd.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import { decodeEvent } from '../arch/evt.ts';
@@ -929,7 +929,7 @@ export class Smmu implements SmmuCore {
 
   private offerEvent(raw: Raw4): QueueOffer {
     for (const w of raw) {
-      if (typeof w !== 'bigint' || w < 0n || w >= 1n << 64n) {
+      if (typeof w !== 'bigint' || w < 0n || w > U64_MAX) {
         throw new VsmmuError('BAD_ARGUMENT', 'an event record is four u64 bigints');
       }
     }
@@ -1014,7 +1014,7 @@ export class Smmu implements SmmuCore {
    */
   recordPageRequest(raw: readonly [bigint, bigint]): QueueOffer {
     for (const w of raw) {
-      if (typeof w !== 'bigint' || w < 0n || w >= 1n << 64n) {
+      if (typeof w !== 'bigint' || w < 0n || w > U64_MAX) {
         throw new VsmmuError('BAD_ARGUMENT', 'a page request is two u64 bigints');
       }
     }
@@ -1060,7 +1060,7 @@ export class Smmu implements SmmuCore {
     ) {
       throw new VsmmuError('OUT_OF_RANGE', `SubstreamID ${String(req.ssid)} is not 20 bits`);
     }
-    if (typeof req.iova !== 'bigint' || req.iova < 0n || req.iova >= 1n << 64n) {
+    if (typeof req.iova !== 'bigint' || req.iova < 0n || req.iova > U64_MAX) {
       throw new VsmmuError('OUT_OF_RANGE', `input address ${String(req.iova)} is not a u64`);
     }
     if (req.access !== 'read' && req.access !== 'write') {

@@ -287,6 +287,28 @@ function bswap32(x: number): number {
   );
 }
 
+/**
+ * A little-endian view of a memory smaller than the 52-bit address space: every descriptor access
+ * is checked, so a descriptor pointing beyond the memory is an external abort (F_WALK_EABT)
+ * rather than a usage error of the memory (guest-controlled input never throws).
+ */
+class BoundedMemory implements WalkMemory {
+  readonly mayAbort = true;
+  private readonly mem: SparseMemory;
+  constructor(mem: SparseMemory) {
+    this.mem = mem;
+  }
+  aborts(pa: number, size: number): boolean {
+    return this.mem.aborts(pa, size);
+  }
+  read64Into(pa: number, out: Uint32Array): void {
+    this.mem.read64Into(pa, out);
+  }
+  write64Split(pa: number, lo: number, hi: number): void {
+    this.mem.write64Split(pa, lo, hi);
+  }
+}
+
 /** A view of memory whose 64-bit descriptors are big-endian (CD.ENDI / STE.S2ENDI == 1). */
 class BigEndianMemory implements WalkMemory {
   private readonly mem: SparseMemory;
@@ -294,7 +316,7 @@ class BigEndianMemory implements WalkMemory {
     this.mem = mem;
   }
   get mayAbort(): boolean {
-    return this.mem.mayAbort;
+    return this.mem.mayAbort || this.mem.limit < TWO52;
   }
   aborts(pa: number, size: number): boolean {
     return this.mem.aborts(pa, size);
@@ -384,6 +406,7 @@ class TranslationModel implements Translation {
   private readonly core: SmmuCore;
   private readonly mem: SparseMemory;
   private readonly beMem: BigEndianMemory;
+  private readonly leMem: WalkMemory;
   private readonly tlb: Tlb;
   private readonly caches: ConfigCaches<CdEntry>;
   private readonly stallTable: StallTable;
@@ -401,6 +424,8 @@ class TranslationModel implements Translation {
     this.core = core;
     this.mem = core.mem;
     this.beMem = new BigEndianMemory(core.mem);
+    // Descriptor addresses stay below 2^52; only a smaller memory needs every access checked.
+    this.leMem = core.mem.limit < TWO52 ? new BoundedMemory(core.mem) : core.mem;
     const caching = opts.caching ?? true;
     const eviction = opts.eviction ?? 'lru';
     const tlbCap = caching ? (opts.tlbCapacity ?? 4096) : 0;
@@ -1028,7 +1053,7 @@ class TranslationModel implements Translation {
 
   /** Memory as the walker sees it: little-endian, or the big-endian view. */
   private walkMemory(bigEndian: boolean): WalkMemory {
-    return bigEndian ? this.beMem : this.mem;
+    return bigEndian ? this.beMem : this.leMem;
   }
 
   private success(t: Txn, h: Hit): TranslationResult {

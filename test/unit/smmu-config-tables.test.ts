@@ -11,6 +11,7 @@ import { OFF, SMMUEN } from './smmu-kit.ts';
 import {
   CD_AREA,
   expectEvent,
+  expectExact,
   L2_AREA,
   oneEvent,
   pgtable,
@@ -50,7 +51,7 @@ describe('linear stream table (§5.1)', () => {
     const r = trig({ strtab: { fmt: 'linear', log2size: 4 } });
     expect(read(r, 16, 3)).toEqual({ ok: false, event: expect.anything() });
     // C_BAD_STREAMID carries SSV/SubstreamID and StreamID (§7.3.3).
-    expectEvent(oneEvent(r), 'C_BAD_STREAMID', { StreamID: 16, SSV: 1, SubstreamID: 3 });
+    expectExact(oneEvent(r), 'C_BAD_STREAMID', { StreamID: 16, SSV: 1, SubstreamID: 3 });
   });
 
   it('C_BAD_STREAMID is silent with CR2.RECINVSID = 0', () => {
@@ -83,7 +84,7 @@ describe('linear stream table (§5.1)', () => {
     const r = trig();
     r.mem.addAbortRange(STRTAB + 64 * 5, 64);
     expect(read(r, 5, 2).ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_STE_FETCH', {
+    expectExact(oneEvent(r), 'F_STE_FETCH', {
       StreamID: 5,
       SSV: 1,
       SubstreamID: 2,
@@ -192,7 +193,7 @@ describe('CD tables (§5.2 S1Fmt, §5.3 L1CD)', () => {
     r.ste(1, { V: 1, Config: 5, S1ContextPtr: CD_AREA, S1CDMax: 4 });
     expect(read(r, 1, 16).ok).toBe(false);
     const e = oneEvent(r);
-    expectEvent(e, 'C_BAD_SUBSTREAMID', { StreamID: 1, SubstreamID: 16 });
+    expectExact(e, 'C_BAD_SUBSTREAMID', { StreamID: 1, SubstreamID: 16 });
     // The record has no SSV field: bit 11 of word 0 stays 0 (§7.3.9).
     expect(Object.keys(e.fields).sort()).toEqual(['EventID', 'StreamID', 'SubstreamID']);
     expect(e.raw[0] & (1n << 11n)).toBe(0n);
@@ -259,7 +260,7 @@ describe('CD tables (§5.2 S1Fmt, §5.3 L1CD)', () => {
     r.ste(1, { V: 1, Config: 5, S1ContextPtr: CD_AREA, S1CDMax: 8, S1Fmt: 1 });
     r.mem.addAbortRange(CD_AREA, 8);
     expect(read(r, 1, 2).ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_CD_FETCH', {
+    expectExact(oneEvent(r), 'F_CD_FETCH', {
       StreamID: 1,
       SSV: 1,
       SubstreamID: 2,
@@ -289,7 +290,7 @@ describe('substreams (§5.2 S1CDMax, S1DSS; [1.4])', () => {
     const r = withTwoCds(0);
     expect(read(r, 1).ok).toBe(false);
     const e = oneEvent(r);
-    expectEvent(e, 'F_STREAM_DISABLED', { StreamID: 1 });
+    expectExact(e, 'F_STREAM_DISABLED', { StreamID: 1 });
     // F_STREAM_DISABLED has no SSV/SubstreamID fields (§7.3.7).
     expect(Object.keys(e.fields).sort()).toEqual(['EventID', 'StreamID']);
     expect(read(r, 1, 0)).toMatchObject({ ok: true, pa: 0x8000_0000n });
@@ -365,7 +366,7 @@ describe('CDs fetched through stage 2 when nested (§3.4.3, §7.3 CLASS = CD)', 
   it('an unmapped CD IPA is a stage-2 F_TRANSLATION, CLASS = CD, IPA = the CD address', () => {
     const r = nested(() => {});
     expect(read(r, 1).ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_TRANSLATION', {
+    expectExact(oneEvent(r), 'F_TRANSLATION', {
       StreamID: 1,
       S2: 1,
       CLASS: 0,
@@ -450,5 +451,39 @@ describe('CDs fetched through stage 2 when nested (§3.4.3, §7.3 CLASS = CD)', 
     r.ste(1, { V: 1, Config: 7, S1ContextPtr: CD_AREA, S1CDMax: 8, S1Fmt: 1, ...s2Ste(s2, 1) });
     expect(read(r, 1, 1).ok).toBe(false);
     expectEvent(oneEvent(r), 'C_BAD_SUBSTREAMID', { StreamID: 1, SubstreamID: 1 });
+  });
+});
+
+describe('out-of-range structure addresses (§3.4.3, CONSTRAINED UNPREDICTABLE policies)', () => {
+  function highBase(policy: 'truncate' | 'abort'): TRig {
+    const r = trig({ topts: { steFetchBeyondOas: policy } });
+    // Re-program STRTAB_BASE 2^44 above the table while SMMUEN = 0 (OAS is 44 bits).
+    r.smmu.mmioWrite(OFF.CR0, 4, r.smmu.mmioRead(OFF.CR0, 4) & ~SMMUEN);
+    r.smmu.mmioWrite(OFF.STRTAB_BASE, 8, BigInt(STRTAB) + (1n << 44n));
+    r.smmu.mmioWrite(OFF.CR0, 4, r.smmu.mmioRead(OFF.CR0, 4) | SMMUEN);
+    r.ste(2, { V: 1, Config: 4 });
+    return r;
+  }
+
+  it("'abort' (default): an STE address beyond OAS is F_STE_FETCH", () => {
+    const r = highBase('abort');
+    expect(read(r, 2).ok).toBe(false);
+    expectEvent(oneEvent(r), 'F_STE_FETCH', { StreamID: 2, FetchAddr: 2 ** 44 + STRTAB + 128 });
+  });
+
+  it("'truncate': the address is truncated to OAS", () => {
+    const r = highBase('truncate');
+    expect(read(r, 2).ok).toBe(true);
+  });
+
+  it("'s2-fault': a nested L2Ptr beyond IAS is a stage-2 Translation fault on that IPA", () => {
+    const r = trig({ topts: { nestedL2PtrBeyondIas: 's2-fault' } });
+    const s2 = pgtable(r, 'ARM_64_LPAE_S2');
+    expect(s2.map(CD_AREA, CD_AREA, 0x1000, RW)).toBe(0);
+    writeL1cd(r.mem, CD_AREA, true, 2 ** 44);
+    r.ste(1, { V: 1, Config: 7, S1ContextPtr: CD_AREA, S1CDMax: 8, S1Fmt: 1, ...s2Ste(s2, 1) });
+    expect(read(r, 1, 1).ok).toBe(false);
+    // The CD of SSID 1 is at L2Ptr + 64: its IPA page is 2^44.
+    expectEvent(oneEvent(r), 'F_TRANSLATION', { S2: 1, CLASS: 0, IPA: 2 ** 44 });
   });
 });

@@ -12,6 +12,7 @@ import type { SmmuFeatures } from '../../src/smmu/types.ts';
 import {
   CD_AREA,
   expectEvent,
+  expectExact,
   oneEvent,
   pgtable,
   RW,
@@ -99,7 +100,7 @@ function run(row: Row): void {
     return;
   }
   // C_BAD_STE / C_BAD_CD carry SSV/SubstreamID and StreamID only (§7.3.5, §7.3.11).
-  expectEvent(oneEvent(r), row.expect, { StreamID: SID, SSV: 0 });
+  expectExact(oneEvent(r), row.expect, { StreamID: SID, SSV: 0 });
   if (row.because) {
     const kind = row.expect === 'C_BAD_STE' ? 'STE' : 'CD';
     const entry = r.t.configEntries().find((e) => e.kind === kind);
@@ -619,7 +620,7 @@ describe('bypass STE (Config 0b100) and attribute overrides (§13)', () => {
     const iova = 1n << 44n; // OAS = 44 bits
     const res = r.smmu.translate({ sid: SID, iova, access: 'write', priv: true });
     expect(res.ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_ADDR_SIZE', {
+    expectExact(oneEvent(r), 'F_ADDR_SIZE', {
       StreamID: SID,
       SSV: 0,
       Stall: 0,

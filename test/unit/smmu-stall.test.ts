@@ -14,6 +14,7 @@ import {
   CD_AREA,
   cmd,
   expectEvent,
+  expectExact,
   oneEvent,
   pgtable,
   RW,
@@ -56,7 +57,7 @@ describe('stalling a transaction', () => {
     const stag = !res.ok && res.stalled ? res.stalled.stag : -1;
     expect(stag).toBeGreaterThanOrEqual(0);
     const e = oneEvent(r);
-    expectEvent(e, 'F_TRANSLATION', {
+    expectExact(e, 'F_TRANSLATION', {
       StreamID: 1,
       Stall: 1,
       STAG: stag,

@@ -13,6 +13,7 @@ import {
   CD_AREA,
   cmd,
   expectEvent,
+  expectExact,
   oneEvent,
   pgtable,
   RO,
@@ -77,7 +78,7 @@ describe('ATS Translation Requests', () => {
     expect(tr(r, { iova, ssid: 4, noWrite: true, exec: true, priv: true, span: 3 })).toEqual({
       status: 'UR',
     });
-    expectEvent(oneEvent(r), 'F_BAD_ATS_TREQ', {
+    expectExact(oneEvent(r), 'F_BAD_ATS_TREQ', {
       StreamID: 1,
       SSV: 1,
       SubstreamID: 4,
@@ -141,7 +142,7 @@ describe('Translated transactions (SMMU_CR0.ATSCHK)', () => {
     const r = s1(0, { atschk: true });
     const addr = 0x8000_1234n;
     expect(r.t.translated({ sid: 1, addr, access: 'read' })).toMatchObject({ ok: false });
-    expectEvent(oneEvent(r), 'F_TRANSL_FORBIDDEN', { StreamID: 1, RnW: 1, InputAddr: addr });
+    expectExact(oneEvent(r), 'F_TRANSL_FORBIDDEN', { StreamID: 1, RnW: 1, InputAddr: addr });
   });
 
   it('ATSCHK = 1, EATS 0b01: the translated address is used as is', () => {

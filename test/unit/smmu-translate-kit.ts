@@ -276,6 +276,28 @@ export function expectEvent(
   }
 }
 
+/**
+ * Asserts an event's type and EVERY field of its record: the fields named in `want` have those
+ * values, all others (RES0, unused, IMPDEF Reason) are 0.
+ */
+export function expectExact(
+  e: EventRecord,
+  type: string,
+  want: Record<string, bigint | number | boolean>,
+): void {
+  if (e.type !== type) throw new Error(`expected ${type}, got ${e.type}`);
+  const exp = big(want);
+  for (const k of Object.keys(exp)) {
+    if (!(k in e.fields)) throw new Error(`${type} has no field ${k}`);
+  }
+  for (const [k, v] of Object.entries(e.fields)) {
+    if (k === 'EventID') continue;
+    const w = exp[k] ?? 0n;
+    if (v !== w)
+      throw new Error(`${type}.${k}: expected 0x${w.toString(16)}, got 0x${v.toString(16)}`);
+  }
+}
+
 export const RW = IOMMU_PROT.READ | IOMMU_PROT.WRITE;
 export const RO = IOMMU_PROT.READ;
 

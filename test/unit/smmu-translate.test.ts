@@ -7,11 +7,14 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RawFields } from '../../src/arch/fields.ts';
-import type { SparseMemory } from '../../src/mem/sparse-memory.ts';
+import { SparseMemory } from '../../src/mem/sparse-memory.ts';
 import { IOMMU_PROT, type IoPgtable } from '../../src/pgtable/index.ts';
+import { OFF, SMMUEN } from './smmu-kit.ts';
 import {
   CD_AREA,
+  cmd,
   expectEvent,
+  expectExact,
   oneEvent,
   pgtable,
   RO,
@@ -189,7 +192,7 @@ describe('stage 1', () => {
     const pte = descAddr(r.mem, p.pgd, VA, 48, 0, 3);
     r.mem.write64(pte, r.mem.read64(pte) & ~(1n << 10n));
     expect(r.smmu.translate({ sid: SID, iova: BigInt(VA), access: 'read' }).ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_ACCESS', { S2: 0, CLASS: 2, InputAddr: VA, RnW: 1 });
+    expectExact(oneEvent(r), 'F_ACCESS', { StreamID: SID, S2: 0, CLASS: 2, InputAddr: VA, RnW: 1 });
   });
 
   it('AFFD = 1: AF = 0 does not fault', () => {
@@ -202,7 +205,13 @@ describe('stage 1', () => {
   it('F_PERMISSION: a write to a read-only page, and an instruction fetch from XN', () => {
     const { r } = s1Rig(RO | IOMMU_PROT.NOEXEC);
     expect(r.smmu.translate({ sid: SID, iova: BigInt(VA), access: 'write' }).ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_PERMISSION', { S2: 0, CLASS: 2, RnW: 0, InD: 0, InputAddr: VA });
+    expectExact(oneEvent(r), 'F_PERMISSION', {
+      StreamID: SID,
+      S2: 0,
+      CLASS: 2,
+      RnW: 0,
+      InputAddr: VA,
+    });
     expect(r.smmu.translate({ sid: SID, iova: BigInt(VA), access: 'read', inst: true }).ok).toBe(
       false,
     );
@@ -218,7 +227,7 @@ describe('stage 1', () => {
       r.smmu.translate({ sid: SID, ssid: undefined, iova: BigInt(VA), access: 'write' }).ok,
     ).toBe(false);
     const e = oneEvent(r);
-    expectEvent(e, 'F_WALK_EABT', {
+    expectExact(e, 'F_WALK_EABT', {
       StreamID: SID,
       SSV: 0,
       S2: 0,
@@ -290,12 +299,13 @@ describe('stage 2 only (Config 0b110)', () => {
   it('F_TRANSLATION at stage 2: S2 = 1, CLASS = IN, IPA = the input page', () => {
     const { r } = s2Rig();
     expect(r.smmu.translate({ sid: SID, iova: 0x7_1234n, access: 'read' }).ok).toBe(false);
-    expectEvent(oneEvent(r), 'F_TRANSLATION', {
+    expectExact(oneEvent(r), 'F_TRANSLATION', {
+      StreamID: SID,
       S2: 1,
       CLASS: 2,
       IPA: 0x7_1000,
       InputAddr: 0x7_1234,
-      Stall: 0,
+      RnW: 1,
     });
   });
 
@@ -417,7 +427,15 @@ describe('nested (Config 0b111)', () => {
   it('stage-2 permission fault on a table read: F_PERMISSION, CLASS = TT, TTRnW = 1', () => {
     const { r, s1 } = nested({ tablesProt: 2 /* write only */ });
     r.smmu.translate({ sid: SID, iova: BigInt(VA), access: 'read' });
-    expectEvent(oneEvent(r), 'F_PERMISSION', { S2: 1, CLASS: 1, TTRnW: 1, IPA: s1.pgd });
+    expectExact(oneEvent(r), 'F_PERMISSION', {
+      StreamID: SID,
+      S2: 1,
+      CLASS: 1,
+      TTRnW: 1,
+      IPA: s1.pgd,
+      InputAddr: VA,
+      RnW: 1,
+    });
   });
 
   it('stage-2 faults during the walk are gated by STE.S2R', () => {
@@ -451,7 +469,7 @@ describe('STE.CONT (CONSTRAINED UNPREDICTABLE; steCont policy)', () => {
     r.ste(3, { V: 1, Config: 4, CONT: 1, SHCFG: 2 });
     expect(r.smmu.translate({ sid: 2, iova: 0x1000n, access: 'read' }).ok).toBe(false);
     const e = oneEvent(r);
-    expectEvent(e, 'F_CFG_CONFLICT', { StreamID: 2, SSV: 0 });
+    expectExact(e, 'F_CFG_CONFLICT', { StreamID: 2, SSV: 0 });
     r.ste(3, { V: 1, Config: 4, CONT: 1 });
     expect(r.smmu.translate({ sid: 3, iova: 0x1000n, access: 'read' }).ok).toBe(true);
   });
@@ -472,5 +490,61 @@ describe('at most one event per transaction (§3.12.2.1, §7.2)', () => {
     for (let i = 0; i < 5; i++) r.smmu.translate({ sid: SID, iova: 0x7000n, access: 'read' });
     const ev = r.events();
     expect(ev.map((e) => e.type)).toEqual(Array(5).fill('F_TRANSLATION'));
+  });
+});
+
+describe('hardware Access flag update (IDR0.HTTU, CD.HA; §3.13)', () => {
+  it('CD.HA = 1: an AF = 0 leaf is marked accessed in memory instead of faulting', () => {
+    const r = trig({ features: { httu: 1 } });
+    const p = pgtable(r, 'ARM_64_LPAE_S1');
+    expect(p.map(VA, PA, 0x1000, RW)).toBe(0);
+    writeCd(r.mem, CD_AREA, s1Cd(p, 5, { HA: 1 }));
+    r.ste(SID, { V: 1, Config: 5, S1ContextPtr: CD_AREA });
+    const pte = descAddr(r.mem, p.pgd, VA, 48, 0, 3);
+    r.mem.write64(pte, r.mem.read64(pte) & ~(1n << 10n));
+    expect(r.smmu.translate({ sid: SID, iova: BigInt(VA), access: 'read' }).ok).toBe(true);
+    expect(r.mem.read64(pte) & (1n << 10n)).toBe(1n << 10n);
+    expect(r.events()).toEqual([]);
+  });
+});
+
+describe('CMD_PREFETCH_CONFIG (§4.2.1)', () => {
+  it('fills the STE cache without recording anything, also for an invalid STE', () => {
+    const r = trig();
+    r.ste(9, { V: 0 });
+    r.sync(cmd('PREFETCH_CONFIG', { StreamID: 9 }));
+    expect(r.t.configEntries()).toEqual([
+      { kind: 'STE', sid: 9, valid: false, detail: 'illegal: V == 0' },
+    ]);
+    expect(r.events()).toEqual([]);
+    // The cached copy now answers: fixing the STE needs a CFGI.
+    r.ste(9, { V: 1, Config: 4 });
+    expect(r.smmu.translate({ sid: 9, iova: 0x1000n, access: 'read' }).ok).toBe(false);
+    r.sync(cmd('CFGI_STE', { StreamID: 9 }));
+    expect(r.smmu.translate({ sid: 9, iova: 0x1000n, access: 'read' }).ok).toBe(true);
+  });
+
+  it('does nothing while SMMUEN = 0', () => {
+    const r = trig();
+    r.ste(9, { V: 1, Config: 4 });
+    r.smmu.mmioWrite(OFF.CR0, 4, r.smmu.mmioRead(OFF.CR0, 4) & ~SMMUEN);
+    r.sync(cmd('PREFETCH_CONFIG', { StreamID: 9 }));
+    expect(r.t.configEntries()).toEqual([]);
+  });
+});
+
+describe('guest-controlled addresses beyond the modelled memory', () => {
+  it('a table descriptor pointing past a 40-bit memory is F_WALK_EABT, never an exception', () => {
+    const r = trig({ mem: new SparseMemory({ paBits: 40 }), features: { oas: 44 } });
+    const p = pgtable(r, 'ARM_64_LPAE_S1');
+    expect(p.map(VA, PA, 0x1000, RW)).toBe(0);
+    writeCd(r.mem, CD_AREA, s1Cd(p, 5));
+    r.ste(SID, { V: 1, Config: 5, S1ContextPtr: CD_AREA });
+    // Point the level-0 entry at a table at 2^41 (inside OAS, outside the memory).
+    const l0 = descAddr(r.mem, p.pgd, VA, 48, 0, 0);
+    r.mem.write64(l0, (1n << 41n) | 3n);
+    expect(r.smmu.translate({ sid: SID, iova: BigInt(VA), access: 'read' }).ok).toBe(false);
+    // The level-1 descriptor is entry VA[38:30] = 0 of that table.
+    expectEvent(oneEvent(r), 'F_WALK_EABT', { S2: 0, CLASS: 1, FetchAddr: 2 ** 41 });
   });
 });
