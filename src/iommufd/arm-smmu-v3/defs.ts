@@ -5,34 +5,39 @@
 // driver code reads like the kernel's. Masks are bigint GENMASK values over 64-bit words.
 
 import { genmask } from '../../arch/bits.ts';
+import { CMD_OP } from '../../arch/cmd.ts';
+import { SMMU_REG_OFFSET as O } from '../../arch/regs.ts';
 
-/** Register offsets (page 0; page 1 at +64 KiB holds EVTQ/PRIQ PROD/CONS). */
+/**
+ * Register offsets (page 0; page 1 at +64 KiB holds EVTQ/PRIQ PROD/CONS), under the kernel's
+ * ARM_SMMU_* names, taken from the architectural register map (src/arch/regs.ts).
+ */
 export const REG = {
-  IDR0: 0x00,
-  IDR1: 0x04,
-  IDR2: 0x08,
-  IDR3: 0x0c,
-  IDR4: 0x10,
-  IDR5: 0x14,
-  IIDR: 0x18,
-  AIDR: 0x1c,
-  CR0: 0x20,
-  CR0ACK: 0x24,
-  CR1: 0x28,
-  CR2: 0x2c,
-  GBPA: 0x44,
-  IRQ_CTRL: 0x50,
-  IRQ_CTRLACK: 0x54,
-  GERROR: 0x60,
-  GERRORN: 0x64,
-  STRTAB_BASE: 0x80,
-  STRTAB_BASE_CFG: 0x88,
-  CMDQ_BASE: 0x90,
-  CMDQ_PROD: 0x98,
-  CMDQ_CONS: 0x9c,
-  EVTQ_BASE: 0xa0,
-  EVTQ_PROD: 0x100a8,
-  EVTQ_CONS: 0x100ac,
+  IDR0: O.IDR0,
+  IDR1: O.IDR1,
+  IDR2: O.IDR2,
+  IDR3: O.IDR3,
+  IDR4: O.IDR4,
+  IDR5: O.IDR5,
+  IIDR: O.IIDR,
+  AIDR: O.AIDR,
+  CR0: O.CR0,
+  CR0ACK: O.CR0ACK,
+  CR1: O.CR1,
+  CR2: O.CR2,
+  GBPA: O.GBPA,
+  IRQ_CTRL: O.IRQ_CTRL,
+  IRQ_CTRLACK: O.IRQ_CTRLACK,
+  GERROR: O.GERROR,
+  GERRORN: O.GERRORN,
+  STRTAB_BASE: O.STRTAB_BASE,
+  STRTAB_BASE_CFG: O.STRTAB_BASE_CFG,
+  CMDQ_BASE: O.CMDQ_BASE,
+  CMDQ_PROD: O.CMDQ_PROD,
+  CMDQ_CONS: O.CMDQ_CONS,
+  EVTQ_BASE: O.EVENTQ_BASE,
+  EVTQ_PROD: O.EVENTQ_PROD,
+  EVTQ_CONS: O.EVENTQ_CONS,
 } as const;
 
 /** IDR0 fields (bit positions). */
@@ -121,7 +126,7 @@ export const STE = {
   STRW: genmask(31, 30),
   MEMATTR: genmask(35, 32),
   MTCFG: 1n << 36n,
-  ALLOCCFG: genmask(43, 40),
+  ALLOCCFG: genmask(40, 37),
   SHCFG: genmask(45, 44),
   // word 2
   S2VMID: genmask(15, 0),
@@ -196,27 +201,27 @@ export const SH = { NSH: 0, OSH: 2, ISH: 3 } as const;
 
 // ---- Commands (2 × u64) ----
 
-/** Command opcodes (word 0 bits 7:0). */
+/** Command opcodes (word 0 bits 7:0) under the kernel's CMDQ_OP_* names (src/arch/cmd.ts). */
 export const CMD = {
-  PREFETCH_CFG: 0x01,
-  CFGI_STE: 0x03,
-  CFGI_ALL: 0x04,
-  CFGI_CD: 0x05,
-  CFGI_CD_ALL: 0x06,
-  TLBI_NH_ALL: 0x10,
-  TLBI_NH_ASID: 0x11,
-  TLBI_NH_VA: 0x12,
-  TLBI_NH_VAA: 0x13,
-  TLBI_EL2_ALL: 0x20,
-  TLBI_EL2_ASID: 0x21,
-  TLBI_EL2_VA: 0x22,
-  TLBI_S12_VMALL: 0x28,
-  TLBI_S2_IPA: 0x2a,
-  TLBI_NSNH_ALL: 0x30,
-  ATC_INV: 0x40,
-  PRI_RESP: 0x41,
-  RESUME: 0x44,
-  CMD_SYNC: 0x46,
+  PREFETCH_CFG: CMD_OP.PREFETCH_CONFIG,
+  CFGI_STE: CMD_OP.CFGI_STE,
+  CFGI_ALL: CMD_OP.CFGI_STE_RANGE,
+  CFGI_CD: CMD_OP.CFGI_CD,
+  CFGI_CD_ALL: CMD_OP.CFGI_CD_ALL,
+  TLBI_NH_ALL: CMD_OP.TLBI_NH_ALL,
+  TLBI_NH_ASID: CMD_OP.TLBI_NH_ASID,
+  TLBI_NH_VA: CMD_OP.TLBI_NH_VA,
+  TLBI_NH_VAA: CMD_OP.TLBI_NH_VAA,
+  TLBI_EL2_ALL: CMD_OP.TLBI_EL2_ALL,
+  TLBI_EL2_ASID: CMD_OP.TLBI_EL2_ASID,
+  TLBI_EL2_VA: CMD_OP.TLBI_EL2_VA,
+  TLBI_S12_VMALL: CMD_OP.TLBI_S12_VMALL,
+  TLBI_S2_IPA: CMD_OP.TLBI_S2_IPA,
+  TLBI_NSNH_ALL: CMD_OP.TLBI_NSNH_ALL,
+  ATC_INV: CMD_OP.ATC_INV,
+  PRI_RESP: CMD_OP.PRI_RESP,
+  RESUME: CMD_OP.RESUME,
+  CMD_SYNC: CMD_OP.CMD_SYNC,
 } as const;
 
 /** Command field masks (word 0 / word 1). */
@@ -264,28 +269,8 @@ export const EVT = {
   CLASS: genmask(41, 40),
 } as const;
 
-/** Event IDs the driver knows by name. */
-export const EVT_ID = {
-  F_UUT: 0x01,
-  C_BAD_STREAMID: 0x02,
-  F_STE_FETCH: 0x03,
-  C_BAD_STE: 0x04,
-  F_BAD_ATS_TREQ: 0x05,
-  F_STREAM_DISABLED: 0x06,
-  F_TRANSL_FORBIDDEN: 0x07,
-  C_BAD_SUBSTREAMID: 0x08,
-  F_CD_FETCH: 0x09,
-  C_BAD_CD: 0x0a,
-  F_WALK_EABT: 0x0b,
-  F_TRANSLATION: 0x10,
-  F_ADDR_SIZE: 0x11,
-  F_ACCESS: 0x12,
-  F_PERMISSION: 0x13,
-  F_TLB_CONFLICT: 0x20,
-  F_CFG_CONFLICT: 0x21,
-  E_PAGE_REQUEST: 0x24,
-  F_VMS_FETCH: 0x25,
-} as const;
+/** Event IDs the driver knows by name (the architectural numbers, src/arch/evt.ts). */
+export { EVT_ID } from '../../arch/evt.ts';
 
 /** Event IDs forwarded to a vEVENTQ (arm_smmu_handle_event / iommufd.h doc). */
 export const FORWARDED_EVENT_IDS: ReadonlySet<number> = new Set([
