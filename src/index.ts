@@ -6,4 +6,5 @@ export * from './arch/index.ts';
 export * as iommufd from './iommufd/index.ts';
 export * from './mem/index.ts';
 export * from './pgtable/index.ts';
+export * as smmu from './smmu/index.ts';
 export * as vmm from './vmm/index.ts';

@@ -1,0 +1,6 @@
+// Public surface of the SMMUv3 hardware model: the device (registers, queues, commands), the
+// translation side factory, ID-register features, and the shared contract types.
+export * from './features.ts';
+export * from './smmu.ts';
+export * from './translate.ts';
+export * from './types.ts';
