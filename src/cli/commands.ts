@@ -3,6 +3,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { register as registerDecode } from './decode.ts';
 import { register as registerDemo } from './demo.ts';
 import { register as registerQtest } from './qtest.ts';
+import { register as registerRun } from './run.ts';
 import { register as registerSteWrite } from './ste-write.ts';
 
 /** Registers every subcommand on `program`. */
@@ -10,5 +11,6 @@ export function registerCommands(program: Command): void {
   registerDecode(program);
   registerDemo(program);
   registerQtest(program);
+  registerRun(program);
   registerSteWrite(program);
 }

@@ -1,0 +1,90 @@
+// UAPI constant names a scenario may write instead of numbers in raw ioctl arguments
+// (formats.md §5): the enumerators of include/uapi/linux/iommufd.h and the VFIO cdev flags of
+// include/uapi/linux/vfio.h, spelled exactly as the kernel headers spell them (checked against
+// linux-libc-dev 7.3.4). The values are taken from the model's UAPI tables (src/iommufd/uapi.ts),
+// so a scenario and the kernel model cannot disagree about a constant.
+
+import {
+  DIRTY,
+  HW_CAP,
+  HW_INFO_FLAG,
+  HW_INFO_TYPE,
+  HW_QUEUE_TYPE,
+  HWPT_ALLOC,
+  HWPT_DATA,
+  INVALIDATE_DATA,
+  IOAS_MAP,
+  OPTION,
+  VEVENTQ_FLAG,
+  VEVENTQ_TYPE,
+  VFIO_FLAG,
+  VFIO_IOAS_OP,
+  VIOMMU_TYPE,
+} from '../iommufd/uapi.ts';
+
+/** Kernel enumerator name → value. */
+export const UAPI_CONSTANTS: Readonly<Record<string, number>> = {
+  // enum iommufd_ioas_map_flags
+  IOMMU_IOAS_MAP_FIXED_IOVA: IOAS_MAP.FIXED_IOVA,
+  IOMMU_IOAS_MAP_WRITEABLE: IOAS_MAP.WRITEABLE,
+  IOMMU_IOAS_MAP_READABLE: IOAS_MAP.READABLE,
+  // enum iommufd_option, enum iommufd_option_ops
+  IOMMU_OPTION_RLIMIT_MODE: OPTION.RLIMIT_MODE,
+  IOMMU_OPTION_HUGE_PAGES: OPTION.HUGE_PAGES,
+  IOMMU_OPTION_OP_SET: OPTION.OP_SET,
+  IOMMU_OPTION_OP_GET: OPTION.OP_GET,
+  // enum iommufd_vfio_ioas_op
+  IOMMU_VFIO_IOAS_GET: VFIO_IOAS_OP.GET,
+  IOMMU_VFIO_IOAS_SET: VFIO_IOAS_OP.SET,
+  IOMMU_VFIO_IOAS_CLEAR: VFIO_IOAS_OP.CLEAR,
+  // enum iommufd_hwpt_alloc_flags
+  IOMMU_HWPT_ALLOC_NEST_PARENT: HWPT_ALLOC.NEST_PARENT,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING: HWPT_ALLOC.DIRTY_TRACKING,
+  IOMMU_HWPT_FAULT_ID_VALID: HWPT_ALLOC.FAULT_ID_VALID,
+  IOMMU_HWPT_ALLOC_PASID: HWPT_ALLOC.PASID,
+  // enum iommu_hwpt_data_type
+  IOMMU_HWPT_DATA_NONE: HWPT_DATA.NONE,
+  IOMMU_HWPT_DATA_VTD_S1: HWPT_DATA.VTD_S1,
+  IOMMU_HWPT_DATA_ARM_SMMUV3: HWPT_DATA.ARM_SMMUV3,
+  IOMMU_HWPT_DATA_AMD_GUEST: HWPT_DATA.AMD_GUEST,
+  // enum iommu_hw_info_type
+  IOMMU_HW_INFO_TYPE_NONE: HW_INFO_TYPE.NONE,
+  IOMMU_HW_INFO_TYPE_DEFAULT: HW_INFO_TYPE.DEFAULT,
+  IOMMU_HW_INFO_TYPE_INTEL_VTD: HW_INFO_TYPE.INTEL_VTD,
+  IOMMU_HW_INFO_TYPE_ARM_SMMUV3: HW_INFO_TYPE.ARM_SMMUV3,
+  IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV: HW_INFO_TYPE.TEGRA241_CMDQV,
+  IOMMU_HW_INFO_TYPE_AMD: HW_INFO_TYPE.AMD,
+  // enum iommufd_hw_capabilities, enum iommufd_hw_info_flags
+  IOMMU_HW_CAP_DIRTY_TRACKING: HW_CAP.DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_PASID_EXEC: HW_CAP.PCI_PASID_EXEC,
+  IOMMU_HW_CAP_PCI_PASID_PRIV: HW_CAP.PCI_PASID_PRIV,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED: HW_CAP.PCI_ATS_NOT_SUPPORTED,
+  IOMMU_HW_INFO_FLAG_INPUT_TYPE: HW_INFO_FLAG.INPUT_TYPE,
+  // enum iommufd_hwpt_set_dirty_tracking_flags, enum iommufd_hwpt_get_dirty_bitmap_flags
+  IOMMU_HWPT_DIRTY_TRACKING_ENABLE: DIRTY.TRACKING_ENABLE,
+  IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR: DIRTY.GET_BITMAP_NO_CLEAR,
+  // enum iommu_hwpt_invalidate_data_type
+  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: INVALIDATE_DATA.VTD_S1,
+  IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: INVALIDATE_DATA.VIOMMU_ARM_SMMUV3,
+  // enum iommu_viommu_type
+  IOMMU_VIOMMU_TYPE_DEFAULT: VIOMMU_TYPE.DEFAULT,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3: VIOMMU_TYPE.ARM_SMMUV3,
+  IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV: VIOMMU_TYPE.TEGRA241_CMDQV,
+  // enum iommu_veventq_flag, enum iommu_veventq_type
+  IOMMU_VEVENTQ_FLAG_LOST_EVENTS: VEVENTQ_FLAG.LOST_EVENTS,
+  IOMMU_VEVENTQ_TYPE_DEFAULT: VEVENTQ_TYPE.DEFAULT,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3: VEVENTQ_TYPE.ARM_SMMUV3,
+  IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV: VEVENTQ_TYPE.TEGRA241_CMDQV,
+  // enum iommu_hw_queue_type
+  IOMMU_HW_QUEUE_TYPE_DEFAULT: HW_QUEUE_TYPE.DEFAULT,
+  IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV: HW_QUEUE_TYPE.TEGRA241_CMDQV,
+  // include/uapi/linux/vfio.h
+  VFIO_DEVICE_BIND_FLAG_TOKEN: VFIO_FLAG.BIND_FLAG_TOKEN,
+  VFIO_DEVICE_ATTACH_PASID: VFIO_FLAG.ATTACH_PASID,
+  VFIO_DEVICE_DETACH_PASID: VFIO_FLAG.DETACH_PASID,
+};
+
+/** The value of a UAPI constant name, or undefined when the name is unknown. */
+export function uapiConstant(name: string): number | undefined {
+  return Object.hasOwn(UAPI_CONSTANTS, name) ? UAPI_CONSTANTS[name] : undefined;
+}
