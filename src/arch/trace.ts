@@ -28,7 +28,16 @@ export type TraceEvent =
       readonly op: 'fetch' | 'hit' | 'invalidate';
       readonly detail: string;
     }
-  | { readonly kind: 'command'; readonly opcode: string; readonly words: readonly [bigint, bigint] }
+  | {
+      readonly kind: 'command';
+      readonly opcode: string;
+      readonly words: readonly [bigint, bigint];
+      /**
+       * Who reports it: the SMMU hardware executing it, the host kernel driver issuing it, or the
+       * VMM's vSMMU consuming it from the guest's queue.
+       */
+      readonly source?: 'smmu' | 'host-driver' | 'vmm';
+    }
   | { readonly kind: 'event'; readonly record: EventRecord }
   | {
       readonly kind: 'ioctl';

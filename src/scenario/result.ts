@@ -110,7 +110,7 @@ function traceText(e: TraceEvent): string {
     case 'config':
       return `  config ${e.op} ${e.detail}`;
     case 'command':
-      return `  cmd ${e.opcode} ${hex(e.words[0])} ${hex(e.words[1])}`;
+      return `  cmd${e.source ? ` (${e.source})` : ''} ${e.opcode} ${hex(e.words[0])} ${hex(e.words[1])}`;
     case 'event':
       return `  event ${e.record.type} ${e.record.raw.map((w) => hex(w)).join(' ')}`;
     case 'ioctl':

@@ -217,6 +217,7 @@ export class Smmu implements SmmuCore {
   private readonly cmdWords = new Uint32Array(2);
   private log: ExecutedCommand[] = [];
   private logBase = 0;
+  private cmdObserver: ((opcode: number, w0: bigint, w1: bigint) => void) | undefined;
 
   constructor(opts: SmmuOptions) {
     this.mem = opts.mem;
@@ -316,6 +317,20 @@ export class Smmu implements SmmuCore {
   /** Connects the translation side (stream table, walks, caches, stalls). */
   attachTranslation(t: TranslationSide): void {
     this.translation = t;
+  }
+
+  /** The attached translation side (undefined until one is attached). */
+  get translationSide(): TranslationSide | undefined {
+    return this.translation;
+  }
+
+  /**
+   * Installs (or with undefined removes) an observer of every command consumed from the Command
+   * queue, called once the command has taken effect (for CMD_SYNC: once it has completed, before
+   * its completion signal). Used by the stale-translation sanitizer (sanitizer.ts).
+   */
+  setCommandObserver(fn: ((opcode: number, w0: bigint, w1: bigint) => void) | undefined): void {
+    this.cmdObserver = fn;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -838,12 +853,14 @@ export class Smmu implements SmmuCore {
       if (!ignored) this.translation?.execute(op, w0, w1);
       q.advanceCons();
       this.logCommand(op, w0, w1);
+      if (this.cmdObserver !== undefined) this.cmdObserver(op, w0, w1);
       return;
     }
     // §4.7.3: the effects of CMD_SYNC (completion of everything before it) are visible before
     // CONS passes it, and CONS passes it before the completion signal.
     q.advanceCons();
     this.logCommand(op, w0, w1);
+    if (this.cmdObserver !== undefined) this.cmdObserver(op, w0, w1);
     const cs = Number(getBits(w0, 13, 12));
     if (cs === SYNC_CS.IRQ) {
       // MSI when IDR0.MSI = 1 and MSIAddr[55:2] ≠ 0 (tested over the whole field), else none; an
@@ -882,7 +899,7 @@ export class Smmu implements SmmuCore {
         this.logBase += drop;
       }
     }
-    this.trace?.({ kind: 'command', opcode: name, words });
+    this.trace?.({ kind: 'command', opcode: name, words, source: 'smmu' });
   }
 
   /** A mark for `commandsSince`: the number of commands executed so far. */

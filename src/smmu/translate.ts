@@ -153,6 +153,38 @@ export interface ConfigEntryView {
   readonly detail: string;
 }
 
+/**
+ * An optional observer of the translation side (the stale-translation sanitizer, sanitizer.ts).
+ * Unset, it costs one null check per transaction, lookup and walk.
+ */
+export interface TranslationObserver {
+  /** Trace sink the observed walks use (it forwards to the core's own sink itself). */
+  readonly walkSink: TraceSink;
+  /** The view of `mem` walks read descriptors through while observed. */
+  walkMemory(mem: WalkMemory): WalkMemory;
+  /** A transaction (translate()) starts; `transactionEnd` follows when it has its outcome. */
+  transactionStart(req: TranslateRequest): void;
+  transactionEnd(): void;
+  /**
+   * The TLB contexts and key of a lookup are known: stage 1 (maybe nested: `ctxA` ASID-tagged,
+   * `ctxG` global) or stage 2 only (`ctxA` undefined, `ctxG` the stage-2 context, key = IPA).
+   */
+  lookup(ctxA: TlbContext | undefined, ctxG: TlbContext, key: number): void;
+  /** A walk starts: its steps follow through `walkSink`. */
+  walkStart(): void;
+  /** The walk ended with `r` (`s1`/`s2`: the stage parameters it used). */
+  walkEnd(
+    ctxA: TlbContext | undefined,
+    ctxG: TlbContext,
+    key: number,
+    r: WalkResult,
+    s1: StageParams | undefined,
+    s2: StageParams | undefined,
+  ): void;
+  /** An STE or CD was fetched from `pa` (64 bytes, `words` as read) into the configuration cache. */
+  configFetch(kind: 'STE' | 'CD', sid: number, index: number, pa: number, words: Uint32Array): void;
+}
+
 /** The translation side with its inspection hooks. */
 export interface Translation extends TranslationSide {
   translate(req: TranslateRequest): TranslationResult;
@@ -167,6 +199,8 @@ export interface Translation extends TranslationSide {
   /** Outstanding stalled transactions. */
   stalls(): readonly StalledTransaction[];
   readonly stats: Readonly<TranslationStats>;
+  /** Installs (or with undefined removes) the observer (see TranslationObserver). */
+  setObserver(o: TranslationObserver | undefined): void;
 }
 
 /** CD cache value: the parsed CD plus what translations need from it, resolved once. */
@@ -419,6 +453,7 @@ class TranslationModel implements Translation {
   private readonly atcs: Atc[];
   private readonly vmidMask: number;
   private readonly asidMask: number;
+  private observer: TranslationObserver | undefined;
 
   constructor(core: SmmuCore, opts: TranslationOptions) {
     this.core = core;
@@ -464,10 +499,17 @@ class TranslationModel implements Translation {
 
   translate(req: TranslateRequest): TranslationResult {
     this.stats.transactions++;
+    const obs = this.observer;
+    if (obs !== undefined) obs.transactionStart(req);
     const t = this.txn(req, false, false);
     const r = this.resolve(t);
-    if (isFail(r)) return r.fail;
-    return this.success(t, r);
+    const out = isFail(r) ? r.fail : this.success(t, r);
+    if (obs !== undefined) obs.transactionEnd();
+    return out;
+  }
+
+  setObserver(o: TranslationObserver | undefined): void {
+    this.observer = o;
   }
 
   atsTranslate(req: AtsRequest): AtsCompletion {
@@ -667,6 +709,7 @@ class TranslationModel implements Translation {
       op: 'fetch',
       detail: `STE sid=${sid} at 0x${loc.addr.toString(16)}: ${ste.kind}${ste.reason ? ` (${ste.reason})` : ''}`,
     });
+    this.observer?.configFetch('STE', sid, 0, loc.addr, words);
     this.caches.ste.set(sid, ste);
     return { ste };
   }
@@ -762,12 +805,14 @@ class TranslationModel implements Translation {
     if (isFail(pa)) return pa;
     if (this.mem.aborts(pa, 64)) return this.cdFetchAbort(t, pa);
     this.stats.cdFetches++;
-    const cd = parseCd(readStruct(this.mem, pa, 64), ste, this.configContext());
+    const cdWords = readStruct(this.mem, pa, 64);
+    const cd = parseCd(cdWords, ste, this.configContext());
     this.core.trace?.({
       kind: 'config',
       op: 'fetch',
       detail: `CD sid=${t.sid} index=${index} at 0x${pa.toString(16)}: ${cd.valid ? `asid=${cd.asid}` : `invalid (${cd.reason})`}`,
     });
+    this.observer?.configFetch('CD', t.sid, index, pa, cdWords);
     const entry = this.cdEntry(cd, ste);
     this.caches.cd.set(key, entry);
     return entry;
@@ -847,6 +892,8 @@ class TranslationModel implements Translation {
     const s2 = this.s2Params(ste.s2Params as StageParams);
     const ctx = this.tlb.context(TLB_KIND.S2, WORLD.NS_EL1, ste.vmid, -1, false, 0);
     const exec = t.inst && !t.write;
+    const obs = this.observer;
+    if (obs !== undefined) obs.lookup(undefined, ctx, ipa);
     const slot = this.tlb.lookup(ctx, ipa);
     if (slot >= 0) {
       const p2 = this.tlb.perm2(slot);
@@ -863,13 +910,15 @@ class TranslationModel implements Translation {
     }
     this.stats.tlbMisses++;
     this.stats.walks++;
+    if (obs !== undefined) obs.walkStart();
     const r = walkS2(
       this.walkMemory(ste.s2BigEndian),
       s2,
       { address: ipa, write: t.write, exec, priv: t.priv },
-      this.core.trace,
+      obs !== undefined ? obs.walkSink : this.core.trace,
       'IN',
     );
+    if (obs !== undefined) obs.walkEnd(undefined, ctx, ipa, r, undefined, s2);
     if (!r.ok) return this.walkFault(t, r);
     const incoming = ste.memAttr >= 0 ? memAttrToMair(ste.memAttr) : -1;
     const memAttr = applyS2(incoming, r.memAttr, s2.fwb === true);
@@ -954,6 +1003,9 @@ class TranslationModel implements Translation {
     const nested = ste.s2 && !t.s1Only;
     const ctxA = t.s1Only ? e.splitA[half as 0 | 1] : e.ctxA[half as 0 | 1];
     const ctxG = t.s1Only ? e.splitG[half as 0 | 1] : e.ctxG[half as 0 | 1];
+    // Split-stage ATS results (IPAs) are not observed.
+    const obs = t.s1Only ? undefined : this.observer;
+    if (obs !== undefined) obs.lookup(ctxA, ctxG, key);
     let slot = ctxA ? this.tlb.lookup(ctxA, key) : -1;
     if (slot < 0) slot = this.tlb.lookup(ctxG, key);
     if (slot >= 0) {
@@ -988,6 +1040,8 @@ class TranslationModel implements Translation {
     this.stats.walks++;
     const s1 = this.s1Params(h.params as StageParams);
     const wreq = { address: addr, write: t.write, exec, priv: t.priv };
+    const sink = obs !== undefined ? obs.walkSink : this.core.trace;
+    if (obs !== undefined) obs.walkStart();
     let r: WalkResult;
     if (nested) {
       // Model limitation (documented): one walk reads every descriptor with one endianness, so
@@ -998,7 +1052,7 @@ class TranslationModel implements Translation {
         s1,
         this.s2Params(ste.s2Params as StageParams),
         wreq,
-        this.core.trace,
+        sink,
       );
     } else if (ste.s2) {
       // Split-stage ATS: stage 1 only, its tables reached through stage 2.
@@ -1010,7 +1064,10 @@ class TranslationModel implements Translation {
       r = walkS1(view, s1, wreq, this.core.trace);
       if (!r.ok && view.fault) r = view.fault;
     } else {
-      r = walkS1(this.walkMemory(cd.bigEndian), s1, wreq, this.core.trace);
+      r = walkS1(this.walkMemory(cd.bigEndian), s1, wreq, sink);
+    }
+    if (obs !== undefined) {
+      obs.walkEnd(ctxA, ctxG, key, r, s1, nested ? (ste.s2Params as StageParams) : undefined);
     }
     if (!r.ok) return this.walkFault(t, r);
     let memAttr = mairByte(cd.mairLo, cd.mairHi, r.attrIndx);
@@ -1053,7 +1110,8 @@ class TranslationModel implements Translation {
 
   /** Memory as the walker sees it: little-endian, or the big-endian view. */
   private walkMemory(bigEndian: boolean): WalkMemory {
-    return bigEndian ? this.beMem : this.leMem;
+    const m = bigEndian ? this.beMem : this.leMem;
+    return this.observer === undefined ? m : this.observer.walkMemory(m);
   }
 
   private success(t: Txn, h: Hit): TranslationResult {

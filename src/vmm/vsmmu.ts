@@ -605,7 +605,7 @@ export class VirtualSmmu {
   }
 
   private trace(name: string, w0: bigint, w1: bigint): void {
-    this.opts.trace?.({ kind: 'command', opcode: name, words: [w0, w1] });
+    this.opts.trace?.({ kind: 'command', opcode: name, words: [w0, w1], source: 'vmm' });
   }
 
   /** Whether a command joins the invalidation batch (else it is handled here, in order). */

@@ -126,7 +126,7 @@ describe('examples/', () => {
     expect(traced.code).toBe(0);
     expect(traced.out).toMatch(/^ {2}walk s2 L\d /m);
     expect(traced.out).toMatch(/^ {2}ioctl IOMMU_HWPT_ALLOC → -5$/m);
-    expect(traced.out).toMatch(/^ {2}cmd CFGI_STE /m);
+    expect(traced.out).toMatch(/^ {2}cmd \(smmu\) CFGI_STE /m);
     expect(traced.out).toMatch(/^PASS raw-nested-setup/m);
   });
 });

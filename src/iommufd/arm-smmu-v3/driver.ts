@@ -627,6 +627,7 @@ export class ArmSmmuV3 {
           kind: 'command',
           opcode: CMD_NAME[opcode] ?? `0x${opcode.toString(16)}`,
           words: [w0, w1],
+          source: 'host-driver',
         });
         this.cmdq.prod = (this.cmdq.prod + 1) & mask;
         i++;
