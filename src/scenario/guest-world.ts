@@ -201,7 +201,7 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
   refreshDeviceLabels();
 
   const side: GuestSide = {
-    attach(device, name, type) {
+    attach(device, name, type, ssid) {
       const d = present(device);
       if (typeof d === 'string') return { ok: false, detail: d };
       const master = d.master as GuestMaster;
@@ -214,6 +214,13 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
         } else dom = { type, domain: undefined };
         domains.set(name, dom);
       }
+      if (ssid !== undefined) {
+        // iommu_attach_device_pasid → arm_smmu_set_pasid (stage-1 domains only; check.ts).
+        if (dom.type !== 's1') return { ok: false, detail: `domain ${name} is not stage 1` };
+        const ret = drv.attachPasid(master, ssid, dom.domain as GuestDomain);
+        settle();
+        return fail(`attach ${device} PASID ${ssid} to ${name}`, ret);
+      }
       const ret =
         dom.type === 's1'
           ? drv.attach(master, dom.domain as GuestDomain)
@@ -223,12 +230,14 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
       settle();
       return fail(`attach ${device} to ${name}`, ret);
     },
-    detach(device) {
+    detach(device, ssid) {
       const d = present(device);
       if (typeof d === 'string') return { ok: false, detail: d };
-      const ret = drv.detach(d.master as GuestMaster);
+      const master = d.master as GuestMaster;
+      // A PASID detach (iommu_detach_device_pasid: blocked domain on that PASID) or the RID's.
+      const ret = ssid !== undefined ? drv.detachPasid(master, ssid) : drv.detach(master);
       settle();
-      return fail(`detach ${device}`, ret);
+      return fail(`detach ${device}${ssid !== undefined ? ` PASID ${ssid}` : ''}`, ret);
     },
     hotUnplug(device) {
       const d = present(device);

@@ -642,7 +642,7 @@ export class VirtualSmmu {
       case CMD_OP.CFGI_STE: {
         const d = this.backend.devices.find((x) => x.vsid === hi32(w0));
         if (d && !this.refreshStream(d)) {
-          this.commandError(CERROR.ILL, `vSTE for vSID ${hex(d.vsid)} refused by the kernel`, name);
+          this.commandError(CERROR.ILL, `vSTE for vSID ${hex(d.vsid)} refused`, name);
           return false;
         }
         return true;
@@ -658,7 +658,7 @@ export class VirtualSmmu {
           if (d.vsid >= first && d.vsid <= last && !this.refreshStream(d)) ok = false;
         }
         if (!ok) {
-          this.commandError(CERROR.ILL, 'a vSTE in the range was refused by the kernel', name);
+          this.commandError(CERROR.ILL, 'a vSTE in the range was refused', name);
           return false;
         }
         return true;
@@ -762,6 +762,15 @@ export class VirtualSmmu {
     } else {
       const st = { strtabBase: this.strtabBase, strtabBaseCfg: this.strtabBaseCfg };
       const dec = decideSte(fetchGuestSte(this.ram, st, d.vsid, f), f);
+      if (dec.kind === 'illegal') {
+        // ILLEGAL under the vIDRs though the host would take it: no ioctl, straight to the policy.
+        this.counters.steInstalls.failed++;
+        const [w0, w1] = dec.raw;
+        return this.refuseVste(
+          d,
+          `${this.name}: vSID ${hex(d.vsid)} (${d.name}): ${dec.reason}; guest STE[0]=${hex64(w0)} STE[1]=${hex64(w1)};`,
+        );
+      }
       kind = dec.kind;
       if (dec.kind === 'nested') {
         vste = dec.vste;
@@ -789,6 +798,11 @@ export class VirtualSmmu {
       this.log({ level: 'error', text: `${head} the stream keeps its previous attachment` });
       return true;
     }
+    return this.refuseVste(d, head);
+  }
+
+  /** The invalid-vSTE policy for a refused stage-1 configuration (`head` names the failure). */
+  private refuseVste(d: AccelDevice, head: string): boolean {
     switch (this.policy) {
       case 'cerror-keep':
         this.log({

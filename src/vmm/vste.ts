@@ -35,6 +35,16 @@ export type SteDecision =
       readonly raw: readonly [bigint, bigint];
       /** The vSTE sent to the kernel. */
       readonly vste: readonly [bigint, bigint];
+    }
+  | {
+      /**
+       * ILLEGAL under the advertised vIDRs although the host (with wider IDRs) would accept it:
+       * the VMM refuses it itself, through its invalid-vSTE policy.
+       */
+      readonly kind: 'illegal';
+      readonly reason: string;
+      /** The guest STE words 0–1 as read. */
+      readonly raw: readonly [bigint, bigint];
     };
 
 const F = {
@@ -143,7 +153,8 @@ export function maskVste(w0: bigint, w1: bigint, f: SmmuFeatures): [bigint, bigi
 /**
  * What the stream needs, from the guest STE (§5.2.2 order): V = 0 or Config 0b0xx → abort (the
  * host pSTE aborts without an event; see docs/vmm.md for the C_BAD_STE difference), 0b100 →
- * bypass, anything with a stage-1 bit or a stage-2 bit → a nested HWPT from the masked vSTE (the
+ * bypass, a stage-1 STE whose S1CDMax exceeds the vSSIDSIZE → illegal (refused by the VMM),
+ * anything else with a stage-1 bit or a stage-2 bit → a nested HWPT from the masked vSTE (the
  * kernel validates it: stage-2 configurations are ILLEGAL on this S1-only vSMMU and come back as
  * EIO, which the invalid-vSTE policy handles).
  */
@@ -154,5 +165,17 @@ export function decideSte(fetch: SteFetch, f: SmmuFeatures): SteDecision {
   const config = Number(getBits(w0, F.config.hi, F.config.lo));
   if (config < STE_CFG.BYPASS) return { kind: 'abort', reason: `STE.Config ${config} (abort)` };
   if (config === STE_CFG.BYPASS) return { kind: 'bypass', reason: 'STE.Config 0b100 (bypass)' };
+  // §5.2 S1CDMax: with substreams (IDR1.SSIDSIZE ≠ 0) and stage 1 on, S1CDMax may range over
+  // 0..SSIDSIZE; larger values are ILLEGAL. The kernel does not check S1CDMax and the host's
+  // SSIDSIZE may be wider than the vSSIDSIZE, so the host would accept (and walk) a CD table
+  // bigger than the vSMMU allows: the VMM refuses it here.
+  const cdMax = Number(getBits(w0, F.cdMax.hi, F.cdMax.lo));
+  if ((config & 1) === 1 && f.ssidSize > 0 && cdMax > f.ssidSize) {
+    return {
+      kind: 'illegal',
+      reason: `STE.S1CDMax ${cdMax} > SSIDSIZE ${f.ssidSize} (ILLEGAL)`,
+      raw: [w0, w1],
+    };
+  }
   return { kind: 'nested', raw: [w0, w1], vste: maskVste(w0, w1, f) };
 }
