@@ -1858,10 +1858,15 @@ export class GuestArmSmmuV3 {
     return domain;
   }
 
-  /** arm_smmu_domain_free_paging: -EBUSY while anything is attached. */
+  /**
+   * arm_smmu_domain_free_paging: -EBUSY while anything is attached. Like free_io_pgtable_ops, the
+   * whole context is invalidated (io_pgtable_tlb_flush_all → TLBI_NH_ASID / TLBI_S12_VMALL +
+   * CMD_SYNC) before the tables and the ASID/VMID are released for reuse.
+   */
   freeDomain(domain: GuestDomain): number {
     if (domain.freed) return 0;
     if (domain.devices.length > 0) return -EBUSY;
+    this.flushIotlbAll(domain);
     domain.pgtable.free();
     if (domain.stage === 1) this.asids.delete(domain.asid);
     else this.vmids.delete(domain.vmid);
