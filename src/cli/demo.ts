@@ -16,6 +16,7 @@ import { DmaMaster, type DmaPort, deviceIdentity } from '../devices/device.ts';
 import { GuestArmSmmuV3, type GuestDomain, type GuestMaster } from '../guest/arm-smmu-v3.ts';
 import { createHost } from '../iommufd/host.ts';
 import type { PageAllocator } from '../pgtable/allocator.ts';
+import { enableSanitizer } from '../smmu/sanitizer.ts';
 import { Smmu } from '../smmu/smmu.ts';
 import { createTranslation, type TranslationStats } from '../smmu/translate.ts';
 import { VMM_CODE_LINES } from '../vmm/code-size.ts';
@@ -92,6 +93,8 @@ export function runDemo(out: Out): number {
     ],
   });
   const hostSmmu = host.smmu(0);
+  // The stale-translation sanitizer watches every page-table write, invalidation and DMA.
+  const sanitizer = hw ? enableSanitizer(hw) : undefined;
 
   // ---- VMM: iommufd objects through the ioctl facade, and the vSMMU ------------------------
   head('1. Boot: the VMM builds its iommufd objects and a virtual SMMUv3');
@@ -269,6 +272,12 @@ export function runDemo(out: Out): number {
     }`,
   );
   out(`the VMM's vSMMU is ${VMM_CODE_LINES} lines of TypeScript (src/vmm)`);
+  const stale = sanitizer?.reports.length ?? 0;
+  out(
+    `stale-translation sanitizer: ${stale === 0 ? pc.green('0 reports') : pc.red(`${stale} reports`)}`,
+  );
+  for (const l of sanitizer?.lines() ?? []) out(pc.red(`  ${l}`));
+  check(stale === 0, 'the sanitizer reported stale translations');
   out('');
   const summary = `summary: attach, map, DMA, unmap, fault delivery and the invalid-vSTE path ${
     problems === 0
