@@ -4,7 +4,13 @@
  * OrderedHashMap (power-of-two bucket array, chained entries, V8's integer hash of the key) with
  * SparseMemory's one-entry last-page cache, bounds check and abort check; the walk mirrors
  * src/pgtable/walker.ts (index, abort check, descriptor read, validity, address size, AF,
- * permissions, result record). Input: a data file written by run.ts. Output: "ns_per_op checksum".
+ * permissions, result record). Modes 4-6 mirror the SMMU model's translate (src/smmu/translate.ts,
+ * tlb.ts, config-cache.ts): STE and CD cache lookups with their LRU stamps, the TLB context
+ * lookup (one hash probe per block size present, LRU list update), the permission check, the
+ * output address and the attribute-cache lookup; on a miss the walk above and the TLB insertion
+ * with LRU eviction. Mode 4: TLB of 4096 entries, warm (hits); 5: 16 entries over 256 pages
+ * (every access misses and walks, stage 1); 6: the same, nested. Input: a data file written by
+ * bench/run.ts. Output: "ns_per_op checksum accesses".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -139,6 +145,139 @@ static void fill(const leaf_t *a, const leaf_t *b, uint64_t in) {
   res.s2_sh = b ? (b->lo >> 8) & 3 : -1; res.cont = (last->hi >> 20) & 1;
 }
 
+
+/* ---- modes 4-6: SMMU translate (config caches, TLB, walk on a miss) ---- */
+typedef struct { uint64_t key; int32_t val, next; } hent_t;
+typedef struct { int32_t *b; hent_t *e; uint32_t nb, top; int32_t freel; } hmap_t;
+static void hinit(hmap_t *m, uint32_t cap) {
+  m->nb = 1; while (m->nb < cap / 2 + 1) m->nb <<= 1;
+  m->b = malloc(m->nb * sizeof *m->b); memset(m->b, 0xff, m->nb * sizeof *m->b);
+  m->e = malloc((cap + 1) * sizeof *m->e); m->top = 0; m->freel = -1;
+}
+static inline uint32_t hb(const hmap_t *m, uint64_t k) { return v8hash((uint32_t)k) & (m->nb - 1); }
+static inline int32_t hget(const hmap_t *m, uint64_t k) {
+  for (int32_t i = m->b[hb(m, k)]; i >= 0; i = m->e[i].next) if (m->e[i].key == k) return m->e[i].val;
+  return -1;
+}
+static void hset(hmap_t *m, uint64_t k, int32_t v) {
+  int32_t i = m->freel >= 0 ? m->freel : (int32_t)m->top++;
+  if (i == m->freel) m->freel = m->e[i].next;
+  uint32_t b = hb(m, k);
+  m->e[i] = (hent_t){ k, v, m->b[b] }; m->b[b] = i;
+}
+static void hdel(hmap_t *m, uint64_t k) {
+  int32_t *pp = &m->b[hb(m, k)];
+  for (int32_t i = *pp; i >= 0; pp = &m->e[i].next, i = *pp)
+    if (m->e[i].key == k) { *pp = m->e[i].next; m->e[i].next = m->freel; m->freel = i; return; }
+}
+
+enum { NCLASS = 10 };
+static const int CLASS_SHIFT[NCLASS] = {12, 14, 16, 21, 25, 29, 30, 36, 39, 42};
+typedef struct { hmap_t maps[NCLASS]; int present[NCLASS]; int npresent; } ctx_t;
+static ctx_t ctx_a, ctx_g;       /* ASID-tagged and global contexts of the CD */
+static hmap_t ste_cache, cd_cache, attr_cache;
+static uint64_t *ste_used, *cd_used, clock_;
+static int32_t cap, used_, head = -1, tail = -1, freetop;
+static int32_t *s_ctx, *prv, *nxt, *freel;
+static uint64_t *s_block, *s_oa, *s_ipa;
+static uint8_t *s_shift, *s_perm1, *s_perm2, *s_level, *s_gran;
+static uint16_t *s_attr;
+static uint64_t st_trans, st_hits, st_miss, st_walks, st_ste, st_cd, st_fills;
+typedef struct { int ok; uint64_t pa; int attrs; } tres_t;
+static tres_t tres;
+
+static void link_tail(int32_t s) { prv[s] = tail; nxt[s] = -1; if (tail >= 0) nxt[tail] = s; else head = s; tail = s; }
+static void unlink_(int32_t s) {
+  int32_t p = prv[s], n = nxt[s];
+  if (p >= 0) nxt[p] = n; else head = n;
+  if (n >= 0) prv[n] = p; else tail = p;
+}
+static void to_tail(int32_t s) { if (tail == s) return; unlink_(s); link_tail(s); }
+static int class_of(int shift) { for (int c = 0; c < NCLASS; c++) if (CLASS_SHIFT[c] == shift) return c; return -1; }
+static ctx_t *ctx_of(int id) { return id ? &ctx_g : &ctx_a; }
+static void tlb_remove(int32_t s) {
+  ctx_t *c = ctx_of(s_ctx[s]); int k = class_of(s_shift[s]);
+  hdel(&c->maps[k], s_block[s]);
+  unlink_(s); freel[freetop++] = s; used_--;
+}
+static int32_t tlb_lookup(ctx_t *c, uint64_t addr) {
+  for (int i = 0; i < c->npresent; i++) {
+    int k = c->present[i];
+    int32_t s = hget(&c->maps[k], addr >> CLASS_SHIFT[k]);
+    if (s >= 0) { to_tail(s); return s; }
+  }
+  return -1;
+}
+static void tlb_insert(int id, uint64_t addr, int shift, uint64_t oa, uint64_t ipa, int p1, int p2, int attr, int level) {
+  ctx_t *c = ctx_of(id); int k = class_of(shift);
+  uint64_t block = addr >> shift;
+  int32_t s = hget(&c->maps[k], block);
+  if (s < 0) {
+    if (freetop == 0) tlb_remove(head);
+    s = freel[--freetop]; used_++;
+    int seen = 0; for (int i = 0; i < c->npresent; i++) seen |= c->present[i] == k;
+    if (!seen) c->present[c->npresent++] = k;
+    hset(&c->maps[k], block, s); link_tail(s);
+  } else to_tail(s);
+  s_ctx[s] = id; s_block[s] = block; s_shift[s] = (uint8_t)shift; s_oa[s] = oa; s_ipa[s] = ipa;
+  s_perm1[s] = (uint8_t)p1; s_perm2[s] = (uint8_t)p2; s_attr[s] = (uint16_t)attr;
+  s_level[s] = (uint8_t)level; s_gran[s] = 12; st_fills++;
+}
+static void tlb_init(int32_t n) {
+  cap = n; freetop = n;
+  s_ctx = malloc(n * 4); prv = malloc(n * 4); nxt = malloc(n * 4); freel = malloc(n * 4);
+  s_block = malloc(n * 8); s_oa = malloc(n * 8); s_ipa = malloc(n * 8);
+  s_shift = malloc(n); s_perm1 = malloc(n); s_perm2 = malloc(n); s_level = malloc(n); s_gran = malloc(n);
+  s_attr = malloc(n * 2);
+  for (int i = 0; i < n; i++) freel[i] = n - 1 - i;
+  for (int k = 0; k < NCLASS; k++) { hinit(&ctx_a.maps[k], n); hinit(&ctx_g.maps[k], n); }
+  hinit(&ste_cache, 1024); hinit(&cd_cache, 1024); hinit(&attr_cache, 64);
+  ste_used = calloc(1024, 8); cd_used = calloc(1024, 8);
+  hset(&ste_cache, 0x10, 0); hset(&cd_cache, 0x10ULL << 20, 0);
+}
+
+/* One transaction (read, unprivileged, data) by StreamID 0x10 without a SubstreamID. */
+static void translate(uint64_t iova, const params_t *p1, const params_t *p2) {
+  const int write = 0, priv = 0;
+  if (iova >> 63 && iova > ~0ULL) abort(); /* request range checks */
+  st_trans++;
+  int32_t si = hget(&ste_cache, 0x10); ste_used[si] = ++clock_; st_ste++;
+  int32_t ci = hget(&cd_cache, 0x10ULL << 20); cd_used[ci] = ++clock_; st_cd++;
+  if (iova >= (1ULL << 53)) abort();
+  uint64_t key = iova;
+  if (key >= (1ULL << p1->input_bits)) { tres.ok = 0; return; }
+  int32_t slot = tlb_lookup(&ctx_a, key);
+  if (slot < 0) slot = tlb_lookup(&ctx_g, key);
+  uint64_t pa; int attr;
+  if (slot >= 0) {
+    int nested = p2 != 0;
+    if (!check_perm(s_perm1[slot], write, priv) || (nested && !check_perm(s_perm2[slot], write, priv))) abort();
+    st_hits++;
+    pa = s_oa[slot] + (key & ((1ULL << s_shift[slot]) - 1));
+    attr = s_attr[slot];
+  } else {
+    st_miss++; st_walks++;
+    if (p2) {
+      if (!walk_stage(p1, 1, key, write, priv, &L1, p2, &TT) || !walk_stage(p2, 2, L1.oa, write, priv, &L2, 0, 0)) { tres.ok = 0; return; }
+      fill(&L1, &L2, key);
+    } else {
+      if (!walk_stage(p1, 1, key, write, priv, &L1, 0, 0)) { tres.ok = 0; return; }
+      fill(&L1, 0, key);
+    }
+    int shift = res.block_shift;
+    attr = (res.attr_indx & 0xff) + 512 * (res.sh & 3);
+    uint64_t lowmask = (1ULL << shift) - 1;
+    tlb_insert(res.ng ? 0 : 1, key, shift, res.oa & ~lowmask, p2 ? res.ipa & ~lowmask : ~0ULL,
+               (int)res.s1_perms, p2 ? (int)res.s2_perms : 0xff, attr, res.s1_level);
+    pa = res.oa;
+  }
+  /* the shared attribute object of (attr, alloc, priv, inst) */
+  uint64_t ak = (((uint64_t)attr * 16 + 0) * 2 + (uint64_t)priv) * 2 + 0;
+  int32_t ai = hget(&attr_cache, ak);
+  if (ai < 0) { ai = (int32_t)attr_cache.top; hset(&attr_cache, ak, ai); }
+  tres.ok = 1; tres.pa = pa; tres.attrs = ai;
+}
+
 static const int FIELDS[16][2] = {
   {5, 0}, {7, 6}, {9, 8}, {11, 10}, {13, 12}, {14, 14}, {15, 15}, {21, 16},
   {29, 22}, {30, 30}, {31, 31}, {34, 32}, {38, 35}, {41, 39}, {47, 42}, {63, 48}};
@@ -174,6 +313,7 @@ int main(int argc, char **argv) {
   double samples[REPS];
   uint64_t sum = 0;
   uint32_t rounds = mode == 3 ? 2000 : 400;
+  if (mode >= 4) tlb_init(mode == 4 ? 4096 : 16);
   for (int rep = 0; rep < REPS; rep++) {
     sum = 0;
     double t0 = now_ns();
@@ -184,6 +324,9 @@ int main(int argc, char **argv) {
         } else if (mode == 2) {
           if (walk_stage(&p1, 1, items[i], 0, 0, &L1, &p2, &TT) &&
               walk_stage(&p2, 2, L1.oa, 0, 0, &L2, 0, 0)) { fill(&L1, &L2, items[i]); sum += res.oa; }
+        } else if (mode >= 4) {
+          translate(items[i], &p1, mode == 6 ? &p2 : 0);
+          if (tres.ok) sum += tres.pa;
         } else {
           uint64_t w = items[i];
           for (int k = 0; k < 16; k++) {

@@ -7,7 +7,7 @@
 // guest STE takes the failure path: ioctl error → VMM log → C_BAD_STE to the guest → abort.
 // Colours on a TTY only (picocolors); the last line is a summary.
 import type { Command } from '@commander-js/extra-typings';
-import pc from 'picocolors';
+import { createColors } from 'picocolors';
 import { hex, hex64 } from '../arch/bits.ts';
 import { decodeStruct } from '../arch/fields.ts';
 import { STE } from '../arch/ste.ts';
@@ -23,6 +23,12 @@ import { VMM_CODE_LINES } from '../vmm/code-size.ts';
 import { Vmm } from '../vmm/vmm.ts';
 
 type Out = (s: string) => void;
+
+/**
+ * Colours only when stdout is a terminal and NO_COLOR is unset (picocolors alone also colours
+ * under CI=…, which would put escape codes into logs and pipes).
+ */
+const pc = createColors(Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env));
 
 /** Guest-physical base and size of the guest's RAM (the VMM's mmap, IOAS-mapped at IOVA = GPA). */
 const GUEST_BASE = 0x4000_0000;

@@ -43,6 +43,11 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 
 /** Runs the CLI on process.argv and sets the exit code (used by bin/vsmmu.js and `tsx main.ts`). */
 export function main(): void {
+  // A reader that stops early (`vsmmu … | head`) closes the pipe: end quietly, like other CLIs.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   runCli(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

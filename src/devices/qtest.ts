@@ -67,12 +67,10 @@ export function parseStrtoull(s: string): bigint | undefined {
   const digits = base === 16 ? /^[0-9a-fA-F]+/ : base === 8 ? /^[0-7]+/ : /^[0-9]+/;
   const m = digits.exec(s.slice(i));
   if (!m || i + m[0].length !== s.length) return undefined;
-  let v = 0n;
-  const b = BigInt(base);
-  for (const c of m[0]) {
-    v = v * b + BigInt(Number.parseInt(c, 16));
-    if (v > U64_MAX) return undefined;
-  }
+  // One conversion of the whole digit string (exact: BigInt() reads 0x/0o/decimal strings).
+  const d = m[0];
+  const v = BigInt(base === 16 ? `0x${d}` : base === 8 ? `0o${d}` : d);
+  if (v > U64_MAX) return undefined;
   return neg ? BigInt.asUintN(64, -v) : v;
 }
 

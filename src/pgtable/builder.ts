@@ -131,7 +131,8 @@ function or53(a: number, b: number): number {
 
 /** Whether bit `b` of a page-size bitmap (a number below 2^53) is set. */
 function hasBit(x: number, b: number): boolean {
-  return Math.floor(x / 2 ** b) % 2 === 1;
+  // On the u32 halves (no float division per test: this runs in every map/unmap).
+  return (b < 32 ? (numLo(x) >>> b) & 1 : (numHi(x) >>> (b - 32)) & 1) === 1;
 }
 
 /** `(a & b) === a` for non-negative integers below 2^53. */
@@ -141,14 +142,18 @@ function subsetOf(a: number, b: number): boolean {
 
 /** Index of the highest set bit (__fls); -1 for 0. */
 function fls(x: number): number {
-  for (let b = 52; b >= 0; b--) if (hasBit(x, b)) return b;
-  return -1;
+  const hi = numHi(x);
+  if (hi !== 0) return 63 - Math.clz32(hi);
+  const lo = numLo(x);
+  return lo !== 0 ? 31 - Math.clz32(lo) : -1;
 }
 
 /** Index of the lowest set bit (__ffs); -1 for 0. */
 function ffs(x: number): number {
-  for (let b = 0; b <= 52; b++) if (hasBit(x, b)) return b;
-  return -1;
+  const lo = numLo(x);
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = numHi(x);
+  return hi !== 0 ? 63 - Math.clz32(hi & -hi) : -1;
 }
 
 /**

@@ -14,21 +14,20 @@ import type { SteConfig } from './config.ts';
 /** Replacement policy of a bounded cache (IMPDEF). */
 export type Eviction = 'lru' | 'fifo';
 
-/** A cached value with its last-use stamp (LRU). */
-interface Slot<V> {
-  readonly v: V;
-  used: number;
-}
-
 /**
  * A bounded map with numeric keys. Replacement: FIFO evicts the oldest insertion (JS Maps
  * iterate in insertion order); LRU stamps every hit and evicts the smallest stamp, so a hit
  * costs one lookup and one store (the map itself is only touched on fills and evictions).
+ * Bookkeeping: the map goes from key to a slot; values and stamps live in slot-indexed arrays
+ * (no object per entry).
  */
 export class BoundedCache<V> {
   readonly capacity: number;
   private readonly lru: boolean;
-  private readonly map = new Map<number, Slot<V>>();
+  private readonly map = new Map<number, number>();
+  private readonly values: (V | undefined)[] = [];
+  private readonly stamps: Float64Array;
+  private readonly freeSlots: number[] = [];
   private clock = 0;
   /** Entries dropped to make room. */
   evictions = 0;
@@ -36,6 +35,7 @@ export class BoundedCache<V> {
   constructor(capacity: number, eviction: Eviction) {
     this.capacity = capacity;
     this.lru = eviction === 'lru';
+    this.stamps = new Float64Array(Math.max(0, capacity));
   }
 
   get size(): number {
@@ -44,26 +44,33 @@ export class BoundedCache<V> {
 
   /** The cached value; with LRU replacement a hit makes the entry the most recent. */
   get(key: number): V | undefined {
-    const e = this.map.get(key);
-    if (e === undefined) return undefined;
-    if (this.lru) e.used = ++this.clock;
-    return e.v;
+    const slot = this.map.get(key);
+    if (slot === undefined) return undefined;
+    if (this.lru) this.stamps[slot] = ++this.clock;
+    return this.values[slot];
   }
 
   /** Inserts or replaces; no-op when the capacity is 0 (no caching). */
   set(key: number, v: V): void {
     if (this.capacity <= 0) return;
-    if (!this.map.has(key) && this.map.size >= this.capacity) this.evict();
-    this.map.set(key, { v, used: ++this.clock });
+    let slot = this.map.get(key);
+    if (slot === undefined) {
+      if (this.map.size >= this.capacity) this.evict();
+      slot = this.freeSlots.pop() ?? this.values.length;
+      this.map.set(key, slot);
+    }
+    this.values[slot] = v;
+    this.stamps[slot] = ++this.clock;
   }
 
   private evict(): void {
     let victim: number | undefined;
     if (this.lru) {
       let oldest = Number.POSITIVE_INFINITY;
-      for (const [k, e] of this.map) {
-        if (e.used < oldest) {
-          oldest = e.used;
+      for (const [k, slot] of this.map) {
+        const used = this.stamps[slot] as number;
+        if (used < oldest) {
+          oldest = used;
           victim = k;
         }
       }
@@ -72,21 +79,26 @@ export class BoundedCache<V> {
       victim = first.done ? undefined : first.value;
     }
     if (victim !== undefined) {
-      this.map.delete(victim);
+      this.delete(victim);
       this.evictions++;
     }
   }
 
   delete(key: number): boolean {
-    return this.map.delete(key);
+    const slot = this.map.get(key);
+    if (slot === undefined) return false;
+    this.map.delete(key);
+    this.values[slot] = undefined;
+    this.freeSlots.push(slot);
+    return true;
   }
 
   /** Deletes every entry whose key satisfies `pred`; returns how many went. */
   deleteWhere(pred: (key: number, v: V) => boolean): number {
     let n = 0;
-    for (const [k, e] of this.map) {
-      if (pred(k, e.v)) {
-        this.map.delete(k);
+    for (const [k, slot] of this.map) {
+      if (pred(k, this.values[slot] as V)) {
+        this.delete(k);
         n++;
       }
     }
@@ -96,12 +108,14 @@ export class BoundedCache<V> {
   clear(): number {
     const n = this.map.size;
     this.map.clear();
+    this.values.length = 0;
+    this.freeSlots.length = 0;
     return n;
   }
 
   /** [key, value] pairs in insertion order. */
   *entries(): IterableIterator<[number, V]> {
-    for (const [k, e] of this.map) yield [k, e.v];
+    for (const [k, slot] of this.map) yield [k, this.values[slot] as V];
   }
 }
 

@@ -7,10 +7,12 @@
 // walk). Only successful walks fill entries; a permission check runs on every hit, so
 // F_PERMISSION may come from a cached entry.
 //
-// Representation (typescript.md §8.5): an interned context object per tag tuple holding one
-// `Map<blockNumber, slot>` per block size, and the entry payload in typed-array columns indexed
-// by slot (no object per entry). Keys are block numbers (address / block size), which stay small
-// integers for addresses below 2^43. Capacity is bounded; replacement is LRU or FIFO (IMPDEF).
+// Representation (typescript.md §8.5): an interned context object per tag tuple (with a count
+// of its entries per block size), the entry payload in typed-array columns indexed by slot (no
+// object per entry), and one open-addressing hash index (linear probing, backward-shift
+// deletion) from (context, block size, block number) to slot, sized to twice the capacity: about
+// 51 bytes of bookkeeping per entry, where a JS Map per context cost ~28 bytes per entry on top
+// of the columns. Capacity is bounded; replacement is LRU or FIFO (IMPDEF).
 
 import { hex } from '../arch/bits.ts';
 import type { TraceSink } from '../arch/trace.ts';
@@ -44,8 +46,8 @@ export class TlbContext {
   readonly aset: boolean;
   /** 0 = TTB0 half (or IPA space), 1 = TTB1 half. */
   readonly half: number;
-  /** Per block-size class: block number → slot. */
-  readonly maps: (Map<number, number> | undefined)[] = [];
+  /** Per block-size class: number of cached entries. */
+  readonly counts: number[] = SHIFTS.map(() => 0);
   /** Classes with entries, ascending (smallest block first). */
   present: number[] = [];
 
@@ -146,13 +148,18 @@ export class Tlb {
   private readonly sAttr: Uint16Array;
   private readonly sLevel: Int8Array;
   private readonly sGran: Uint8Array;
+  /** LRU list links; free slots are chained through `next` from `freeHead`. */
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
   private head = -1;
   private tail = -1;
-  private readonly free: Int32Array;
-  private freeTop = 0;
+  private freeHead = -1;
   private used = 0;
+  /** Hash index: bucket → slot, −1 empty (a power of two ≥ 2 × capacity, at least 2). */
+  private readonly index: Int32Array;
+  private readonly indexMask: number;
+  /** 32 − log2(index size): the multiplicative hash keeps the top bits. */
+  private readonly hashShift: number;
 
   constructor(capacity: number, eviction: 'lru' | 'fifo', trace?: TraceSink) {
     this.capacity = Math.max(0, Math.floor(capacity));
@@ -171,9 +178,63 @@ export class Tlb {
     this.sGran = new Uint8Array(n);
     this.prev = new Int32Array(n);
     this.next = new Int32Array(n);
-    this.free = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.free[i] = n - 1 - i;
-    this.freeTop = n;
+    for (let i = 0; i < n; i++) this.next[i] = i + 1 < n ? i + 1 : -1;
+    this.freeHead = n > 0 ? 0 : -1;
+    let bits = 1;
+    while (2 ** bits < 2 * n) bits++;
+    this.index = new Int32Array(2 ** bits).fill(-1);
+    this.indexMask = 2 ** bits - 1;
+    this.hashShift = 32 - bits;
+  }
+
+  /** Home bucket of (context id, class, block number); block numbers are below 2^41. */
+  private bucket(ctxId: number, c: number, block: number): number {
+    const lo = block >>> 0;
+    const hi = (block / 4294967296) | 0;
+    const x = lo ^ Math.imul(hi, 0x85eb_ca6b) ^ Math.imul(ctxId * 16 + c, 0xc2b2_ae35);
+    return Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> this.hashShift;
+  }
+
+  /** The slot of (context, class, block), −1 if none. */
+  private find(ctxId: number, c: number, block: number): number {
+    const shift = SHIFTS[c] as number;
+    const mask = this.indexMask;
+    for (let i = this.bucket(ctxId, c, block); ; i = (i + 1) & mask) {
+      const s = this.index[i] as number;
+      if (s < 0) return -1;
+      if (this.sBlock[s] === block && this.sCtx[s] === ctxId && this.sShift[s] === shift) return s;
+    }
+  }
+
+  /** Adds a slot (its ctx, shift and block columns set) to the index. */
+  private addIndex(slot: number, ctxId: number, c: number, block: number): void {
+    const mask = this.indexMask;
+    let i = this.bucket(ctxId, c, block);
+    while ((this.index[i] as number) >= 0) i = (i + 1) & mask;
+    this.index[i] = slot;
+  }
+
+  /** Home bucket of a filled slot. */
+  private home(s: number): number {
+    const c = CLASS_OF[this.sShift[s] as number] as number;
+    return this.bucket(this.sCtx[s] as number, c, this.sBlock[s] as number);
+  }
+
+  /** Removes a slot from the index (backward-shift deletion keeps every probe chain whole). */
+  private dropIndex(slot: number): void {
+    const mask = this.indexMask;
+    let i = this.home(slot);
+    while (this.index[i] !== slot) i = (i + 1) & mask;
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const s = this.index[j] as number;
+      if (s < 0) break;
+      const h = this.home(s);
+      // An entry whose home lies cyclically in (i, j] stays; any other moves into the hole.
+      if (i <= j ? i < h && h <= j : i < h || h <= j) continue;
+      this.index[i] = s;
+      i = j;
+    }
+    this.index[i] = -1;
   }
 
   /** Number of cached entries. */
@@ -211,10 +272,8 @@ export class Tlb {
     const present = ctx.present;
     for (let i = 0; i < present.length; i++) {
       const c = present[i] as number;
-      const slot = (ctx.maps[c] as Map<number, number>).get(
-        Math.floor(addr / (CLASS_SIZES[c] as number)),
-      );
-      if (slot !== undefined) {
+      const slot = this.find(ctx.id, c, Math.floor(addr / (CLASS_SIZES[c] as number)));
+      if (slot >= 0) {
         if (this.lru) this.moveToTail(slot);
         return slot;
       }
@@ -268,28 +327,24 @@ export class Tlb {
     const c = CLASS_OF[shift] ?? -1;
     if (c < 0) return;
     const block = Math.floor(addr / 2 ** shift);
-    let map = ctx.maps[c];
-    let slot = map?.get(block);
-    if (slot === undefined) {
-      if (this.freeTop === 0) this.evict();
-      this.freeTop--;
-      slot = this.free[this.freeTop] as number;
+    let slot = this.find(ctx.id, c, block);
+    if (slot < 0) {
+      if (this.freeHead < 0) this.evict();
+      slot = this.freeHead;
+      this.freeHead = this.next[slot] as number;
       this.used++;
-      if (!map) {
-        map = new Map();
-        ctx.maps[c] = map;
-      }
-      if (map.size === 0) {
+      if (ctx.counts[c] === 0) {
         ctx.present = [...ctx.present, c].sort((a, b) => a - b);
       }
-      map.set(block, slot);
+      ctx.counts[c] = (ctx.counts[c] as number) + 1;
+      this.sCtx[slot] = ctx.id;
+      this.sBlock[slot] = block;
+      this.sShift[slot] = shift;
+      this.addIndex(slot, ctx.id, c, block);
       this.linkTail(slot);
     } else {
       this.moveToTail(slot);
     }
-    this.sCtx[slot] = ctx.id;
-    this.sBlock[slot] = block;
-    this.sShift[slot] = shift;
     this.sOa[slot] = oaBase;
     this.sIpa[slot] = ipaBase;
     this.sPerm1[slot] = perm1;
@@ -305,28 +360,38 @@ export class Tlb {
   remove(slot: number): void {
     const ctx = this.byId[this.sCtx[slot] as number] as TlbContext;
     const c = CLASS_OF[this.sShift[slot] as number] as number;
-    const map = ctx.maps[c] as Map<number, number>;
-    map.delete(this.sBlock[slot] as number);
-    if (map.size === 0) ctx.present = ctx.present.filter((x) => x !== c);
+    this.dropIndex(slot);
+    ctx.counts[c] = (ctx.counts[c] as number) - 1;
+    if (ctx.counts[c] === 0) ctx.present = ctx.present.filter((x) => x !== c);
     this.unlink(slot);
-    this.free[this.freeTop++] = slot;
+    this.next[slot] = this.freeHead;
+    this.freeHead = slot;
     this.used--;
+  }
+
+  /** Slots of the contexts `sel` marks (by context id) whose class is `c` (any when −1). */
+  private slotsOf(sel: Uint8Array, c: number): number[] {
+    const out: number[] = [];
+    const shift = c < 0 ? -1 : (SHIFTS[c] as number);
+    for (let s = this.head; s >= 0; s = this.next[s] as number) {
+      if (sel[this.sCtx[s] as number] === 1 && (shift < 0 || this.sShift[s] === shift)) out.push(s);
+    }
+    return out;
   }
 
   /** Removes every entry of the contexts `pred` selects; returns how many went. */
   invalidateAll(pred: (ctx: TlbContext) => boolean, what: string): number {
-    let n = 0;
+    const sel = new Uint8Array(this.byId.length);
+    let any = false;
     for (const ctx of this.byId) {
       if (ctx.present.length === 0 || !pred(ctx)) continue;
-      for (const c of [...ctx.present]) {
-        for (const slot of [...(ctx.maps[c] as Map<number, number>).values()]) {
-          this.remove(slot);
-          n++;
-        }
-      }
+      sel[ctx.id] = 1;
+      any = true;
     }
-    this.noteInvalidate(what, n);
-    return n;
+    const victims = any ? this.slotsOf(sel, -1) : [];
+    for (const slot of victims) this.remove(slot);
+    this.noteInvalidate(what, victims.length);
+    return victims.length;
   }
 
   /**
@@ -346,17 +411,21 @@ export class Tlb {
       if (ctx.present.length === 0 || !pred(ctx)) continue;
       for (const c of [...ctx.present]) {
         const size = CLASS_SIZES[c] as number;
-        const map = ctx.maps[c] as Map<number, number>;
         const first = Math.floor(start / size);
         const last = Math.ceil(end / size); // exclusive
         const victims: number[] = [];
-        if (last - first <= map.size) {
+        if (last - first <= (ctx.counts[c] as number)) {
           for (let b = first; b < last; b++) {
-            const slot = map.get(b);
-            if (slot !== undefined) victims.push(slot);
+            const slot = this.find(ctx.id, c, b);
+            if (slot >= 0) victims.push(slot);
           }
         } else {
-          for (const [b, slot] of map) if (b >= first && b < last) victims.push(slot);
+          const sel = new Uint8Array(this.byId.length);
+          sel[ctx.id] = 1;
+          for (const slot of this.slotsOf(sel, c)) {
+            const b = this.sBlock[slot] as number;
+            if (b >= first && b < last) victims.push(slot);
+          }
         }
         for (const slot of victims) {
           if (filter && !this.matchesFilter(slot, filter)) continue;
