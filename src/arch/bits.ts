@@ -154,3 +154,34 @@ export function log2Exact(x: number): number {
   const l = Math.log2(x);
   return Number.isInteger(l) ? l : -1;
 }
+
+/** Bitwise OR of two non-negative integers below 2^53. */
+export function or53(a: number, b: number): number {
+  return ((numHi(a) | numHi(b)) >>> 0) * TWO32 + ((numLo(a) | numLo(b)) >>> 0);
+}
+
+/** Whether bit `b` (0..52) of a non-negative integer below 2^53 is set. */
+export function bitSet53(x: number, b: number): boolean {
+  return (b < 32 ? (numLo(x) >>> b) & 1 : (numHi(x) >>> (b - 32)) & 1) === 1;
+}
+
+/** `(a & b) === a` for non-negative integers below 2^53. */
+export function subset53(a: number, b: number): boolean {
+  return ((numLo(a) & ~numLo(b)) | (numHi(a) & ~numHi(b))) === 0;
+}
+
+/** Index of the highest set bit (Linux __fls) of a non-negative integer below 2^53; -1 for 0. */
+export function fls53(x: number): number {
+  const hi = numHi(x);
+  if (hi !== 0) return 63 - Math.clz32(hi);
+  const lo = numLo(x);
+  return lo !== 0 ? 31 - Math.clz32(lo) : -1;
+}
+
+/** Index of the lowest set bit (Linux __ffs) of a non-negative integer below 2^53; -1 for 0. */
+export function ffs53(x: number): number {
+  const lo = numLo(x);
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = numHi(x);
+  return hi !== 0 ? 63 - Math.clz32(hi & -hi) : -1;
+}

@@ -8,7 +8,17 @@
 // the TLB maintenance the kernel would request (tlb_flush_walk, tlb_add_page) is reported through
 // a callback so a driver model can turn it into TLBI commands.
 
-import { lowBits, numHi, numLo, TWO32 } from '../arch/bits.ts';
+import {
+  bitSet53,
+  ffs53,
+  fls53,
+  lowBits,
+  numHi,
+  numLo,
+  or53,
+  subset53,
+  TWO32,
+} from '../arch/bits.ts';
 import { ERRNO } from '../arch/errno.ts';
 import { MAIR_IDX, PTE_HI, PTE_LO } from '../arch/pte.ts';
 import type { PageAllocator } from './allocator.ts';
@@ -124,38 +134,6 @@ const EEXIST = -ERRNO.EEXIST;
 const ENOMEM = -ERRNO.ENOMEM;
 const ERANGE = -ERRNO.ERANGE;
 
-/** Bitwise OR of two non-negative integers below 2^53. */
-function or53(a: number, b: number): number {
-  return ((numHi(a) | numHi(b)) >>> 0) * TWO32 + ((numLo(a) | numLo(b)) >>> 0);
-}
-
-/** Whether bit `b` of a page-size bitmap (a number below 2^53) is set. */
-function hasBit(x: number, b: number): boolean {
-  // On the u32 halves (no float division per test: this runs in every map/unmap).
-  return (b < 32 ? (numLo(x) >>> b) & 1 : (numHi(x) >>> (b - 32)) & 1) === 1;
-}
-
-/** `(a & b) === a` for non-negative integers below 2^53. */
-function subsetOf(a: number, b: number): boolean {
-  return ((numLo(a) & ~numLo(b)) | (numHi(a) & ~numHi(b))) === 0;
-}
-
-/** Index of the highest set bit (__fls); -1 for 0. */
-function fls(x: number): number {
-  const hi = numHi(x);
-  if (hi !== 0) return 63 - Math.clz32(hi);
-  const lo = numLo(x);
-  return lo !== 0 ? 31 - Math.clz32(lo) : -1;
-}
-
-/** Index of the lowest set bit (__ffs); -1 for 0. */
-function ffs(x: number): number {
-  const lo = numLo(x);
-  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
-  const hi = numHi(x);
-  return hi !== 0 ? 63 - Math.clz32(hi & -hi) : -1;
-}
-
 /**
  * arm_lpae_restrict_pgsizes: the granule (the CPU page size if offered, else the largest smaller
  * size, else the smallest larger one) and the page sizes valid with it; IAS/OAS capped at 48
@@ -167,14 +145,14 @@ export function restrictPgsizes(
   oas: number,
   cpuPageSize = 4096,
 ): { pgsizeBitmap: number; ias: number; oas: number } {
-  const pageShift = ffs(cpuPageSize);
+  const pageShift = ffs53(cpuPageSize);
   let granule = 0;
-  if (hasBit(pgsizeBitmap, pageShift)) granule = cpuPageSize;
+  if (bitSet53(pgsizeBitmap, pageShift)) granule = cpuPageSize;
   else {
     let smaller = -1;
     let larger = -1;
     for (let b = 0; b <= 52; b++) {
-      if (!hasBit(pgsizeBitmap, b)) continue;
+      if (!bitSet53(pgsizeBitmap, b)) continue;
       if (b < pageShift) smaller = b;
       else if (larger < 0) larger = b;
     }
@@ -191,7 +169,8 @@ export function restrictPgsizes(
     if (oas > 48) pageSizes += 2 ** 42;
   }
   let out = 0;
-  for (let b = 0; b <= 52; b++) if (hasBit(pgsizeBitmap, b) && hasBit(pageSizes, b)) out += 2 ** b;
+  for (let b = 0; b <= 52; b++)
+    if (bitSet53(pgsizeBitmap, b) && bitSet53(pageSizes, b)) out += 2 ** b;
   return { pgsizeBitmap: out, ias: Math.min(ias, maxBits), oas: Math.min(oas, maxBits) };
 }
 
@@ -206,15 +185,15 @@ export function iommuPgsize(
   size: number,
 ): { pgsize: number; count: number } | undefined {
   const addrMerge = or53(paddr, iova);
-  const maxIdx = fls(size);
-  const alignIdx = addrMerge ? ffs(addrMerge) : 52;
+  const maxIdx = fls53(size);
+  const alignIdx = addrMerge ? ffs53(addrMerge) : 52;
   let pick = -1;
-  for (let b = 0; b <= Math.min(maxIdx, alignIdx); b++) if (hasBit(pgsizeBitmap, b)) pick = b;
+  for (let b = 0; b <= Math.min(maxIdx, alignIdx); b++) if (bitSet53(pgsizeBitmap, b)) pick = b;
   if (pick < 0) return undefined;
   const pgsize = 2 ** pick;
   let next = -1;
   for (let b = pick + 1; b <= 52; b++) {
-    if (hasBit(pgsizeBitmap, b)) {
+    if (bitSet53(pgsizeBitmap, b)) {
       next = b;
       break;
     }
@@ -270,11 +249,17 @@ export class IoPgtable {
     if (!s1 && (q.armNs || q.armOuterWbwa || q.armHd)) return undefined;
     if (s1 && q.armS2fwb) return undefined;
     const r = restrictPgsizes(cfg.pgsizeBitmap, cfg.ias, cfg.oas, cfg.cpuPageSize ?? 4096);
-    if (!(hasBit(r.pgsizeBitmap, 12) || hasBit(r.pgsizeBitmap, 14) || hasBit(r.pgsizeBitmap, 16))) {
+    if (
+      !(
+        bitSet53(r.pgsizeBitmap, 12) ||
+        bitSet53(r.pgsizeBitmap, 14) ||
+        bitSet53(r.pgsizeBitmap, 16)
+      )
+    ) {
       return undefined;
     }
     if (r.ias > 52 || r.oas > 52) return undefined;
-    const granule = (2 ** ffs(r.pgsizeBitmap)) as Granule;
+    const granule = (2 ** ffs53(r.pgsizeBitmap)) as Granule;
     const geometry = s1
       ? ioPgtableGeometry(granule, r.ias)
       : ioPgtableS2Geometry(granule, r.ias, r.oas);
@@ -425,7 +410,7 @@ export class IoPgtable {
    */
   mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
     this.mappedAcc = 0;
-    if (!pgsize || !subsetOf(pgsize, this.pgsizeBitmap)) return { ret: EINVAL, mapped: 0 };
+    if (!pgsize || !subset53(pgsize, this.pgsizeBitmap)) return { ret: EINVAL, mapped: 0 };
     if (iova >= 2 ** this.ias || paddr >= 2 ** this.oas) return { ret: ERANGE, mapped: 0 };
     if (!(prot & (IOMMU_PROT.READ | IOMMU_PROT.WRITE))) return { ret: EINVAL, mapped: 0 };
     const [plo, phi] = this.protToPte(prot);
@@ -512,7 +497,7 @@ export class IoPgtable {
    * is empty. `gather` false models a NULL gather (no tlb_add_page), as in the selftest.
    */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather = true): number {
-    if (!pgsize || !subsetOf(pgsize, this.pgsizeBitmap) || !pgcount) return 0;
+    if (!pgsize || !subset53(pgsize, this.pgsizeBitmap) || !pgcount) return 0;
     if (iova >= 2 ** this.ias) return 0;
     return this.unmapAt(iova, pgsize, pgcount, this.startLevel, this.pgd, gather);
   }
@@ -597,8 +582,8 @@ export class IoPgtable {
    * them; on failure unmaps what was mapped. Returns 0 or a negative errno.
    */
   map(iova: number, paddr: number, size: number, prot: number): number {
-    const minPagesz = 2 ** ffs(this.pgsizeBitmap);
-    if (lowBits(or53(or53(iova, paddr), size), ffs(minPagesz)) !== 0) return EINVAL;
+    const minPagesz = 2 ** ffs53(this.pgsizeBitmap);
+    if (lowBits(or53(or53(iova, paddr), size), ffs53(minPagesz)) !== 0) return EINVAL;
     const origIova = iova;
     const origSize = size;
     let ret = 0;
@@ -621,7 +606,7 @@ export class IoPgtable {
    * bytes unmapped (stopping at the first 0), or UNMAP_ENOENT when the table returned it.
    */
   unmap(iova: number, size: number): number {
-    const minShift = ffs(this.pgsizeBitmap);
+    const minShift = ffs53(this.pgsizeBitmap);
     if (lowBits(or53(iova, size), minShift) !== 0) return 0;
     let unmapped = 0;
     while (unmapped < size) {

@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import {
   addrField,
   bit,
+  bitSet53,
+  ffs53,
   field,
+  fls53,
   hi32,
   idx,
   joinU64,
@@ -15,7 +18,9 @@ import {
   maskAddr,
   numHi,
   numLo,
+  or53,
   shr,
+  subset53,
 } from '../../src/arch/bits.ts';
 
 const U64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
@@ -131,5 +136,30 @@ describe('address helpers', () => {
     expect(BigInt(field(lo32(top), hi32(top), 47, 16))).toBe(0xffff_ffffn);
     expect(BigInt(addrField(lo32(top), hi32(top), 52, 0))).toBe(2n ** 53n - 1n);
     expect(idx(2 ** 52, 52, 1)).toBe(1);
+  });
+});
+
+describe('53-bit bit-set helpers (page-size bitmaps) against bigint', () => {
+  const refFls = (x: bigint) => (x === 0n ? -1 : x.toString(2).length - 1);
+  const refFfs = (x: bigint) => {
+    if (x === 0n) return -1;
+    let b = 0;
+    while (((x >> BigInt(b)) & 1n) === 0n) b++;
+    return b;
+  };
+  it('or53, subset53, bitSet53, fls53, ffs53', () => {
+    fc.assert(
+      fc.property(ADDR, ADDR, fc.integer({ min: 0, max: 52 }), (a, b, n) => {
+        const x = Number(a);
+        const y = Number(b);
+        expect(BigInt(or53(x, y))).toBe(a | b);
+        expect(subset53(x, y)).toBe((a & b) === a);
+        expect(subset53(x, or53(x, y))).toBe(true);
+        expect(bitSet53(x, n)).toBe(((a >> BigInt(n)) & 1n) === 1n);
+        expect(fls53(x)).toBe(refFls(a));
+        expect(ffs53(x)).toBe(refFfs(a));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
