@@ -381,6 +381,52 @@ export function checkScenario(sc: Scenario, loc: Locator): Diagnostic[] {
         if (c.guestExits !== undefined && !m.guest) {
           bad(at('expect-counters', 'guestExits'), 'guestExits needs machine.guest', true);
         }
+        if (c.sanitizerReports !== undefined && m.sanitizer !== true) {
+          bad(
+            at('expect-counters', 'sanitizerReports'),
+            'sanitizerReports needs machine.sanitizer: true',
+            true,
+          );
+        }
+        break;
+      }
+      case 'expect-sanitizer': {
+        const e = st.s['expect-sanitizer'];
+        if (m.sanitizer !== true) {
+          bad(
+            at('expect-sanitizer'),
+            `${pathOf(p)}: 'expect-sanitizer' needs machine.sanitizer: true`,
+            true,
+          );
+        }
+        if (e.count === undefined && e.reports === undefined) {
+          bad(at('expect-sanitizer'), `${pathOf(p)}: give count or reports`, true);
+        }
+        if (e.count !== undefined && e.reports !== undefined) {
+          bad(
+            at('expect-sanitizer', 'count'),
+            `${pathOf(at('expect-sanitizer'))}: give count or reports, not both (reports also fixes the number)`,
+            true,
+          );
+        }
+        (e.reports ?? []).forEach((r, i) => {
+          if (r.device !== undefined)
+            needDevice(r.device, at('expect-sanitizer', 'reports', i, 'device'));
+          if (r.vsid !== undefined && !m.guest) {
+            bad(
+              at('expect-sanitizer', 'reports', i, 'vsid'),
+              `${pathOf(at('expect-sanitizer', 'reports', i))}: vsid needs machine.guest`,
+              true,
+            );
+          }
+          if (r.pte?.gpa !== undefined && !m.guest) {
+            bad(
+              at('expect-sanitizer', 'reports', i, 'pte', 'gpa'),
+              `${pathOf(at('expect-sanitizer', 'reports', i, 'pte'))}: gpa needs machine.guest`,
+              true,
+            );
+          }
+        });
         break;
       }
       case 'expect-log':

@@ -180,6 +180,8 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
   };
 
   const labels = new Map<string, bigint>();
+  /** Host page → guest page of guest RAM, learnt by gpaOf. */
+  const gpaOfPage = new Map<number, number>();
   const b = vsmmu.backend;
   labels.set('iommufd', BigInt(vmm.iommufd));
   labels.set('ioas', BigInt(vmm.ioasId));
@@ -320,6 +322,30 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
     labels() {
       refreshDeviceLabels();
       return labels;
+    },
+    gpaOf(hpa) {
+      const page = Number(hpa - (hpa % 4096n));
+      const known = gpaOfPage.get(page);
+      if (known !== undefined) return BigInt(known) + (hpa % 4096n);
+      // The VMM pinned all of guest RAM when it mapped it into the IOAS (pin_user_pages over the
+      // whole mmap), so each guest page has one fixed host page. Asking the process for the pins
+      // again (and dropping them) reads that correspondence without changing anything.
+      const proc = w.sys.proc;
+      const pages = Math.floor(size / 4096);
+      if (proc.pinnedPageCount < pages) return undefined;
+      const va = Number(vmm.ram.va);
+      for (let first = 0; first < pages; first += 4096) {
+        const n = Math.min(4096, pages - first);
+        const pas = proc.pinPages(va + first * 4096, n);
+        if (typeof pas === 'number') return undefined;
+        proc.unpinPages(va + first * 4096, n);
+        const i = pas.indexOf(page);
+        if (i >= 0) {
+          gpaOfPage.set(page, base + (first + i) * 4096);
+          return BigInt(base + (first + i) * 4096) + (hpa % 4096n);
+        }
+      }
+      return undefined;
     },
   };
   w.guest = side;

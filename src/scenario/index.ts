@@ -16,6 +16,7 @@ export {
   formatTrace,
   type RunCounters,
   type RunResult,
+  type RunSanitizer,
   type ScenarioTrace,
   type StepResult,
   type TraceSource,

@@ -14,6 +14,7 @@ import type { KernelSwitches } from '../iommufd/profile.ts';
 import { type IdRegisters, QEMU_VIRT_IDRS } from '../smmu/features.ts';
 import { DEFAULT_DEVICES } from './check.ts';
 import type { RunCounters, ScenarioTrace } from './result.ts';
+import type { ScenarioSanitizer } from './sanitizer.ts';
 import type { Machine } from './schema.ts';
 import { CountingSyscalls } from './syscalls.ts';
 
@@ -62,6 +63,8 @@ export interface GuestSide {
   writeSte(device: string, words: readonly bigint[], invalidate: boolean): StepOutcome;
   /** Labels of the VMM's iommufd objects (check.ts GUEST_LABELS). */
   labels(): ReadonlyMap<string, bigint>;
+  /** Guest-physical address of a host-physical address inside guest RAM (else undefined). */
+  gpaOf(hpa: bigint): bigint | undefined;
 }
 
 /** Outcome of a guest action. */
@@ -100,6 +103,8 @@ export interface World {
   walks: number;
   /** Index of the next host driver event to log. */
   hostEventsSeen: number;
+  /** The stale-translation sanitizer (machine.sanitizer: true). */
+  sanitizer: ScenarioSanitizer | undefined;
 }
 
 const IDR_TABLES: readonly [keyof IdRegisters, StructDef][] = [
@@ -193,6 +198,7 @@ export function buildHostWorld(m: Machine, trace: ScenarioTrace | undefined): Wo
     guest: undefined,
     walks: 0,
     hostEventsSeen: 0,
+    sanitizer: undefined,
   };
   return world;
 }
@@ -255,6 +261,7 @@ export function countersOf(w: World): RunCounters {
     walks: w.walks,
     memoryAccesses: w.host.mem.accesses,
   };
+  if (w.sanitizer) c.sanitizerReports = w.sanitizer.reports.length;
   return c;
 }
 

@@ -44,6 +44,16 @@ export interface RunCounters {
   walks: number;
   /** 32/64-bit accesses to host physical memory by any agent. */
   memoryAccesses: number;
+  /** Stale-translation reports so far (present only with machine.sanitizer: true). */
+  sanitizerReports?: number;
+}
+
+/** The sanitizer part of a result (present only with machine.sanitizer: true). */
+export interface RunSanitizer {
+  /** Every report, oldest first (docs/scenarios.md §4 for the fields). */
+  reports: Json[];
+  /** Reports no passed `expect-sanitizer` step accounted for (> 0 fails the run). */
+  unexpected: number;
 }
 
 /** The JSON result of `vsmmu run --json`. */
@@ -54,6 +64,8 @@ export interface RunResult {
   ok: boolean;
   readonly steps: StepResult[];
   counters: RunCounters;
+  /** Stale-translation sanitizer reports (only with machine.sanitizer: true). */
+  sanitizer?: RunSanitizer;
   readonly log: string[];
 }
 
@@ -122,6 +134,14 @@ function traceText(e: TraceEvent): string {
 export function formatResult(r: RunResult): string {
   const lines: string[] = [];
   lines.push(`scenario ${r.scenario}`);
+  // Sanitizer reports go under the step whose DMA caused them (dmaAt = step index; -1 = set-up).
+  const reportsAt = (index: number) => {
+    for (const x of r.sanitizer?.reports ?? []) {
+      const o = x as { dmaAt?: Json; text?: Json };
+      if (o.dmaAt === index) lines.push(`       sanitizer: ${String(o.text)}`);
+    }
+  };
+  reportsAt(-1);
   for (const s of r.steps) {
     let line = `  ${s.ok ? 'ok  ' : 'FAIL'} #${s.index} line ${s.line} ${s.kind}`;
     if (s.ret !== undefined) line += ` ret=${s.ret}`;
@@ -131,6 +151,7 @@ export function formatResult(r: RunResult): string {
       if (s.expected !== undefined) lines.push(`       expected: ${JSON.stringify(s.expected)}`);
       if (s.actual !== undefined) lines.push(`       actual:   ${JSON.stringify(s.actual)}`);
     }
+    reportsAt(s.index);
   }
   if (r.log.length > 0) {
     lines.push('log:');
@@ -143,18 +164,27 @@ export function formatResult(r: RunResult): string {
   const cmds = Object.entries(c.smmuCommands)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
+  const san = c.sanitizerReports !== undefined ? ` sanitizerReports=${c.sanitizerReports}` : '';
   lines.push(
-    `counters: guestExits=${c.guestExits} walks=${c.walks} memoryAccesses=${c.memoryAccesses}`,
+    `counters: guestExits=${c.guestExits} walks=${c.walks} memoryAccesses=${c.memoryAccesses}${san}`,
   );
   lines.push(`  ioctls: ${ioctls || '-'}`);
   lines.push(`  smmuCommands: ${cmds || '-'}`);
+  if (r.sanitizer) {
+    lines.push(
+      `sanitizer: ${r.sanitizer.reports.length} report(s), ${r.sanitizer.unexpected} unexpected`,
+    );
+  }
   const failed = r.steps.filter((s) => !s.ok).length;
+  const unexpected = r.sanitizer?.unexpected ?? 0;
   lines.push(
     r.ok
       ? `PASS ${r.scenario}: ${r.steps.length} steps`
-      : failed === 0
-        ? `FAIL ${r.scenario}: the machine could not be built (see the log)`
-        : `FAIL ${r.scenario}: ${failed} failed of ${r.steps.length} run`,
+      : failed > 0
+        ? `FAIL ${r.scenario}: ${failed} failed of ${r.steps.length} run`
+        : unexpected > 0 && r.steps.length > 0
+          ? `FAIL ${r.scenario}: ${unexpected} unexpected sanitizer report(s) (no expect-sanitizer step accounts for them)`
+          : `FAIL ${r.scenario}: the machine could not be built (see the log)`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -33,6 +33,7 @@ import {
   type StepResult,
   toJson,
 } from './result.ts';
+import { checkSanitizer, enableScenarioSanitizer, sanitizerReportJson } from './sanitizer.ts';
 import type { Step, StepOf } from './schema.ts';
 import { uapiConstant } from './uapi-names.ts';
 import type { ArgTerm } from './values.ts';
@@ -62,6 +63,9 @@ type Label = { kind: 'num'; value: number } | { kind: 'label'; name: string };
 /** Runs a loaded scenario; never throws for architectural or kernel-interface outcomes. */
 export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   const world = buildHostWorld(sc.machine, opts.trace);
+  // The sanitizer's clock: the index of the running step; -1 while the machine is set up.
+  let clock = -1;
+  if (sc.machine.sanitizer === true) world.sanitizer = enableScenarioSanitizer(world, () => clock);
   const log: string[] = [];
   const result: RunResult = {
     format: 'vsmmu.run',
@@ -70,6 +74,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
     ok: true,
     steps: [],
     counters: countersOf(world),
+    ...(world.sanitizer ? { sanitizer: { reports: [], unexpected: 0 } } : {}),
     log,
   };
   const r = new Runner(world, log);
@@ -79,7 +84,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       result.ok = false;
       log.push(`machine: ${g.detail}`);
       r.flushLogs();
-      result.counters = countersOf(world);
+      finish(world, result);
       return result;
     }
   } else openRawFds(world);
@@ -87,6 +92,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
   r.lastCounters = countersOf(world);
   for (const step of sc.steps) {
     opts.onStep?.(step);
+    clock = step.index;
     const res = r.run(step);
     r.flushLogs();
     result.steps.push(res);
@@ -95,8 +101,30 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): RunResult {
       break;
     }
   }
-  result.counters = countersOf(world);
+  finish(world, result);
   return result;
+}
+
+/**
+ * Final counters and sanitizer reports. The unexpected-report rule (docs/scenarios.md §3): every
+ * report must be accounted for by the first `expect-sanitizer` step after it appeared; reports
+ * left after the last such step fail a run whose steps all passed.
+ */
+function finish(world: World, result: RunResult): void {
+  result.counters = countersOf(world);
+  const san = world.sanitizer;
+  if (!san || !result.sanitizer) return;
+  result.sanitizer.reports = san.reports.map((x) => sanitizerReportJson(world, san, x));
+  const unexpected = san.reports.length - san.claimed;
+  result.sanitizer.unexpected = unexpected;
+  if (unexpected > 0 && result.ok) {
+    result.ok = false;
+    const first = san.reports[san.claimed];
+    result.log.push(
+      `sanitizer: ${unexpected} unexpected report(s), the first at step ${first?.dmaAt ?? '?'}; ` +
+        'account for them with an expect-sanitizer step after the DMA that caused them',
+    );
+  }
 }
 
 class Runner {
@@ -169,6 +197,12 @@ class Runner {
         return this.counters(step.s['expect-counters'], step.s.delta ?? false);
       case 'expect-log':
         return this.expectLog(step.s);
+      case 'expect-sanitizer': {
+        const san = this.w.sanitizer;
+        if (!san) return new Mismatch('the sanitizer is off', 'machine.sanitizer', null);
+        const m = checkSanitizer(this.w, san, step.s['expect-sanitizer']);
+        return m ? new Mismatch(m.why, m.expected, m.actual) : undefined;
+      }
       default:
         return this.guestStep(step, res);
     }
@@ -440,6 +474,8 @@ class Runner {
       check(`ioctls.${k}`, v, now.ioctls[k] ?? 0);
     for (const [k, v] of Object.entries(c.smmuCommands ?? {}))
       check(`smmuCommands.${k}`, v, now.smmuCommands[k] ?? 0);
+    if (c.sanitizerReports !== undefined)
+      check('sanitizerReports', c.sanitizerReports, now.sanitizerReports ?? 0);
     return bad ? new Mismatch('counters differ', expected, actual) : undefined;
   }
 
@@ -530,13 +566,16 @@ function subtract(a: RunCounters, b: RunCounters): RunCounters {
     for (const [k, v] of Object.entries(x)) out[k] = v - (y[k] ?? 0);
     return out;
   };
-  return {
+  const out: RunCounters = {
     guestExits: a.guestExits - b.guestExits,
     ioctls: diff(a.ioctls, b.ioctls),
     smmuCommands: diff(a.smmuCommands, b.smmuCommands),
     walks: a.walks - b.walks,
     memoryAccesses: a.memoryAccesses - b.memoryAccesses,
   };
+  if (a.sanitizerReports !== undefined)
+    out.sanitizerReports = a.sanitizerReports - (b.sanitizerReports ?? 0);
+  return out;
 }
 
 /** Register offset and access size of an mmio step. */

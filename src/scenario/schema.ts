@@ -21,6 +21,21 @@ export const INVALID_VSTE_POLICIES = ['log-event-abort', 'cerror-keep', 'silent-
 /** Deliberate guest-driver bugs (issue 6 item 6): a stale translation stays usable after unmap. */
 export const DRIVER_BUGS = ['none', 'forget-tlbi', 'wrong-asid'] as const;
 
+/** What a stale-translation report says was missing (src/smmu/sanitizer.ts SanitizerMissing). */
+export const SANITIZER_MISSING = [
+  'TLBI',
+  'CMD_SYNC',
+  'ASID',
+  'VMID',
+  'range',
+  'leaf',
+  'TTL',
+  'TG',
+  'S12',
+  'S2',
+  'CFGI',
+] as const;
+
 const note = z.string().describe('Free text shown in the log and the trace').optional();
 
 /** A reference to an open file: a label bound by `open`/`bind` (with or without `$`) or an fd number. */
@@ -93,6 +108,48 @@ export const countersExpect = z.strictObject({
   smmuCommands: z.record(z.string(), counterValue).optional(),
   walks: counterValue.optional(),
   memoryAccesses: counterValue.optional(),
+  sanitizerReports: counterValue
+    .describe('Stale-translation reports (needs machine.sanitizer)')
+    .optional(),
+});
+
+/** A clock value of a sanitizer report: a step index, or -1 for the machine set-up. */
+const stepClock = z
+  .number()
+  .int({ error: 'expected a step index (or -1 for the machine set-up)' })
+  .min(-1, { error: 'expected a step index (or -1 for the machine set-up)' });
+
+/** A stale-translation report to match: only the fields given are compared (docs/scenarios.md). */
+export const sanitizerReportExpect = z.strictObject({
+  kind: z.enum(['stale-tlb', 'stale-config']).optional(),
+  device: deviceName.describe('The device whose DMA was reported').optional(),
+  sid: small(32).describe('Host (physical) StreamID of the DMA').optional(),
+  vsid: small(32).describe("The device's guest StreamID (guest scenarios)").optional(),
+  ssid: small(20).describe('SubstreamID of the DMA').optional(),
+  iova: u64.describe('Input address of the DMA').optional(),
+  access: z.enum(['read', 'write']).optional(),
+  pte: z
+    .strictObject({
+      pa: u64.describe('Host-physical address of the changed descriptor (or STE/CD word)'),
+      gpa: u64.describe('Guest-physical address of the descriptor (when it is in guest RAM)'),
+      old: u64.describe('Value the SMMU used'),
+      new: u64.describe('Value in memory at the DMA'),
+      level: z.number().int().min(-1).max(3).describe('Lookup level (STE/CD: word index)'),
+      stage: z.union([z.literal(0), z.literal(1), z.literal(2)]),
+      leaf: z.boolean().describe('Page/block descriptor (false: table descriptor or STE/CD)'),
+    })
+    .partial()
+    .describe('The changed entry')
+    .optional(),
+  structure: z.enum(['STE', 'CD']).describe('stale-config only').optional(),
+  missing: z
+    .enum(SANITIZER_MISSING)
+    .describe('What the driver left out: TLBI, CMD_SYNC, ASID, VMID, range, leaf, TTL, TG, …')
+    .optional(),
+  changedAt: stepClock.describe('Step index of the change (-1: machine set-up)').optional(),
+  dmaAt: stepClock.describe('Step index of the first DMA it stands for').optional(),
+  count: small(32).describe('DMAs folded into the report').optional(),
+  detail: z.string().min(1).describe('Text the report detail must contain').optional(),
 });
 
 /** A 32-bit ID register given raw or as field overrides of the default value. */
@@ -151,6 +208,12 @@ export const machineSchema = z
         }),
       )
       .describe('Assigned devices (default: vfio0 at StreamID 0x8)')
+      .optional(),
+    sanitizer: z
+      .boolean()
+      .describe(
+        'Run the stale-translation sanitizer on every host SMMU; unexpected reports fail the run',
+      )
       .optional(),
     guest: z
       .strictObject({
@@ -345,6 +408,20 @@ export const STEP_SCHEMAS = {
       .boolean()
       .describe('Compare increments since the previous expect-counters step (default: totals)')
       .optional(),
+    note,
+  }),
+  'expect-sanitizer': z.strictObject({
+    'expect-sanitizer': z
+      .strictObject({
+        count: counterValue.describe('Number of new reports (exact, or { min, max })').optional(),
+        reports: z
+          .array(sanitizerReportExpect)
+          .describe('The new reports, in order; each matched on the fields given')
+          .optional(),
+      })
+      .describe(
+        'Stale-translation reports that appeared since the previous expect-sanitizer step (needs machine.sanitizer)',
+      ),
     note,
   }),
   'expect-log': z.strictObject({
