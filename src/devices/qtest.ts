@@ -387,6 +387,22 @@ export class QtestServer {
     if (!t) return 'FAIL no SMMU';
     const read = data === undefined ? new Uint8Array(len) : undefined;
     let done = 0;
+    if (t.translateFast !== undefined && iova + lenB <= 2n ** 53n) {
+      // Number path: no request object or result bigint per transaction.
+      const va0 = Number(iova);
+      const sidN = Number(sid);
+      const flags = data ? 1 : 0;
+      while (done < len) {
+        const va = va0 + done;
+        const n = Math.min(len - done, 4096 - (va % 4096));
+        const pa = t.translateFast(sidN, ssid ?? -1, va, flags);
+        if (pa < 0) return 'FAIL fault';
+        if (data) this.machine.writeBytes(BigInt(pa), data.subarray(done, done + n));
+        else (read as Uint8Array).set(this.machine.readBytes(BigInt(pa), n), done);
+        done += n;
+      }
+      return read ? `OK 0x${toHex(read)}` : 'OK';
+    }
     while (done < len) {
       const va = iova + BigInt(done);
       const n = Math.min(len - done, 4096 - Number(va & 0xfffn));

@@ -34,6 +34,11 @@ export interface MmioDevice {
 /** An IOMMU as seen by a DMA master: translates one transaction (interfaces.md §4). */
 export interface DmaTranslator {
   translate(req: TranslateRequest): TranslateResult;
+  /**
+   * Optional number path (Smmu.translateFast): `ssid` −1 = none, `iova` < 2^53, flags bit 0 =
+   * write; a PA ≥ 0 or a negative code when terminated.
+   */
+  translateFast?(sid: number, ssid: number, iova: number, flags: number): number;
 }
 
 /** Options of a machine. */

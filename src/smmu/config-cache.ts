@@ -31,6 +31,11 @@ export class BoundedCache<V> {
   private clock = 0;
   /** Entries dropped to make room. */
   evictions = 0;
+  /**
+   * Bumped by every change of the key → slot mapping or of a value (set, delete, clear): a
+   * caller that remembered a slot may use it with `touch` while the version is unchanged.
+   */
+  version = 0;
 
   constructor(capacity: number, eviction: Eviction) {
     this.capacity = capacity;
@@ -50,9 +55,20 @@ export class BoundedCache<V> {
     return this.values[slot];
   }
 
+  /** The slot holding `key` (no LRU update), −1 if none. */
+  slotOf(key: number): number {
+    return this.map.get(key) ?? -1;
+  }
+
+  /** A hit on a remembered slot (valid while `version` is unchanged): the same as `get`. */
+  touch(slot: number): void {
+    if (this.lru) this.stamps[slot] = ++this.clock;
+  }
+
   /** Inserts or replaces; no-op when the capacity is 0 (no caching). */
   set(key: number, v: V): void {
     if (this.capacity <= 0) return;
+    this.version++;
     let slot = this.map.get(key);
     if (slot === undefined) {
       if (this.map.size >= this.capacity) this.evict();
@@ -87,6 +103,7 @@ export class BoundedCache<V> {
   delete(key: number): boolean {
     const slot = this.map.get(key);
     if (slot === undefined) return false;
+    this.version++;
     this.map.delete(key);
     this.values[slot] = undefined;
     this.freeSlots.push(slot);
@@ -107,6 +124,7 @@ export class BoundedCache<V> {
 
   clear(): number {
     const n = this.map.size;
+    this.version++;
     this.map.clear();
     this.values.length = 0;
     this.freeSlots.length = 0;

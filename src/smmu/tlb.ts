@@ -267,15 +267,47 @@ export class Tlb {
     return c;
   }
 
-  /** Finds the slot translating `addr` in `ctx` (smallest block first); −1 on a miss. */
+  /**
+   * Finds the slot translating `addr` in `ctx` (smallest block first); −1 on a miss. One probe
+   * loop per block size present, the block number and its hash from the address's u32 halves
+   * (shifts, no float division): the same buckets as `bucket`.
+   */
   lookup(ctx: TlbContext, addr: number): number {
     const present = ctx.present;
-    for (let i = 0; i < present.length; i++) {
-      const c = present[i] as number;
-      const slot = this.find(ctx.id, c, Math.floor(addr / (CLASS_SIZES[c] as number)));
-      if (slot >= 0) {
-        if (this.lru) this.moveToTail(slot);
-        return slot;
+    const n = present.length;
+    if (n === 0) return -1;
+    const id = ctx.id;
+    const lo = addr >>> 0;
+    // addr < 2^53: the high word is exact and below 2^21.
+    const hi = (addr - lo) * 2.3283064365386963e-10;
+    const index = this.index;
+    const mask = this.indexMask;
+    const hs = this.hashShift;
+    const sBlock = this.sBlock;
+    for (let k = 0; k < n; k++) {
+      const c = present[k] as number;
+      const shift = SHIFTS[c] as number;
+      let bLo: number;
+      let bHi: number;
+      if (shift < 32) {
+        bLo = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
+        bHi = hi >>> shift;
+      } else {
+        bLo = hi >>> (shift - 32);
+        bHi = 0;
+      }
+      const block = bHi * 4294967296 + bLo;
+      const x = bLo ^ Math.imul(bHi, 0x85eb_ca6b) ^ Math.imul(id * 16 + c, 0xc2b2_ae35);
+      for (let i = Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> hs; ; i = (i + 1) & mask) {
+        const s = index[i] as number;
+        if (s < 0) break;
+        if (sBlock[s] === block && this.sCtx[s] === id && this.sShift[s] === shift) {
+          if (this.lru && this.tail !== s) {
+            this.unlink(s);
+            this.linkTail(s);
+          }
+          return s;
+        }
       }
     }
     return -1;
@@ -283,8 +315,12 @@ export class Tlb {
 
   /** Output address of `addr` through `slot`. */
   outputOf(slot: number, addr: number): number {
-    // `%` is exact for non-negative integers below 2^53 (the block size is a power of two).
-    return (this.sOa[slot] as number) + (addr % (SIZES[this.sShift[slot] as number] as number));
+    const shift = this.sShift[slot] as number;
+    // Blocks below 2^31: the offset is in the low word (`>>> 0` is exact mod 2^32 for any
+    // integer); larger ones use `%`, exact for non-negative integers below 2^53.
+    const off =
+      shift < 31 ? (addr >>> 0) & ((SIZES[shift] as number) - 1) : addr % (SIZES[shift] as number);
+    return (this.sOa[slot] as number) + off;
   }
 
   /** IPA of `addr` through a combined entry (−1 when the entry has none). */

@@ -65,12 +65,13 @@ import {
   type TlbContext,
   type TlbEntryView,
 } from './tlb.ts';
-import type {
-  MemAttrs,
-  SmmuCore,
-  TranslateRequest,
-  TranslateResult,
-  TranslationSide,
+import {
+  FAST_RESULT,
+  type MemAttrs,
+  type SmmuCore,
+  type TranslateRequest,
+  type TranslateResult,
+  type TranslationSide,
 } from './types.ts';
 
 /** Options of the translation side. Every switch names the architectural choice it makes. */
@@ -188,6 +189,8 @@ export interface TranslationObserver {
 /** The translation side with its inspection hooks. */
 export interface Translation extends TranslationSide {
   translate(req: TranslateRequest): TranslationResult;
+  translateFast(sid: number, ssid: number, iova: number, flags: number): number;
+  lastResult(): TranslationResult;
   /** An ATS Translation Request (§3.9.1). */
   atsTranslate(req: AtsRequest): AtsCompletion;
   /** A Translated (pre-translated) transaction (§3.9.1, SMMU_CR0.ATSCHK). */
@@ -219,12 +222,20 @@ interface CdEntry {
 
 /** One transaction in flight; PnU/InD become the post-override values once the STE is known. */
 interface Txn {
-  readonly req: TranslateRequest;
+  /** The caller's request; undefined on the number path until a stall or an observer needs it. */
+  req: TranslateRequest | undefined;
   readonly sid: number;
   readonly ssid: number | undefined;
   readonly write: boolean;
   priv: boolean;
   inst: boolean;
+  /** The caller's PnU / InD flags (before STE overrides). */
+  readonly reqPriv: boolean;
+  readonly reqInst: boolean | undefined;
+  /** The input address as a number when below 2^53 (`big` false). */
+  readonly va: number;
+  /** Input address at or above 2^53: only `req.iova` holds it exactly. */
+  readonly big: boolean;
   /** ATS Translation Request: nothing is recorded or stalled (§3.9.1). */
   readonly silent: boolean;
   /** Split-stage ATS: stage 1 only (the result is an IPA). */
@@ -498,6 +509,14 @@ class TranslationModel implements Translation {
   // Public API
 
   translate(req: TranslateRequest): TranslationResult {
+    if (this.observer === undefined && this.core.trace === undefined && req.iova < TWO53N) {
+      const flags =
+        (req.access === 'write' ? 1 : 0) +
+        (req.priv === true ? 2 : 0) +
+        (req.inst === true ? 4 : 0);
+      const pa = this.fastHit(req.sid, req.ssid ?? -1, Number(req.iova), flags);
+      if (pa >= 0) return this.lastResult();
+    }
     this.stats.transactions++;
     const obs = this.observer;
     if (obs !== undefined) obs.transactionStart(req);
@@ -506,6 +525,193 @@ class TranslationModel implements Translation {
     const out = isFail(r) ? r.fail : this.success(t, r);
     if (obs !== undefined) obs.transactionEnd();
     return out;
+  }
+
+  translateFast(sid: number, ssid: number, va: number, flags: number): number {
+    if (this.observer === undefined && this.core.trace === undefined) {
+      const pa = this.fastHit(sid, ssid, va, flags);
+      if (pa >= 0) return pa;
+    }
+    this.stats.transactions++;
+    const write = (flags & 1) !== 0;
+    const priv = (flags & 2) !== 0;
+    const inst = (flags & 4) !== 0;
+    const t: Txn = {
+      req: undefined,
+      sid,
+      ssid: ssid < 0 ? undefined : ssid,
+      write,
+      priv,
+      inst: !write && inst,
+      reqPriv: priv,
+      reqInst: inst,
+      va,
+      big: false,
+      silent: false,
+      s1Only: false,
+      ste: undefined,
+      cd: undefined,
+    };
+    const obs = this.observer;
+    if (obs !== undefined) obs.transactionStart(this.reqOf(t));
+    const r = this.resolve(t);
+    let out: number;
+    if (isFail(r)) {
+      const f = r.fail;
+      this.lastFail = f;
+      out = f.ok
+        ? FAST_RESULT.ABORT
+        : f.stalled
+          ? FAST_RESULT.STALLED
+          : f.razwi
+            ? FAST_RESULT.RAZWI
+            : FAST_RESULT.ABORT;
+    } else {
+      this.noteHit(t, r);
+      out = r.pa;
+    }
+    if (obs !== undefined) obs.transactionEnd();
+    return out;
+  }
+
+  lastResult(): TranslationResult {
+    if (this.lastFail !== undefined) return this.lastFail;
+    return {
+      ok: true,
+      pa: BigInt(this.lastPa),
+      attrs: this.attrsOf(this.lastAttr, this.lastAlloc, this.lastPriv, this.lastInst),
+    };
+  }
+
+  // Outcome of the last number-path transaction (lastResult builds the object on demand).
+  private lastFail: TranslationResult | undefined = undefined;
+  private lastPa = 0;
+  private lastAttr = 0;
+  private lastAlloc = -1;
+  private lastPriv = false;
+  private lastInst = false;
+
+  // The configuration of the last (StreamID, SubstreamID) that reached stage 1 through cached
+  // STE and CD entries, with their cache slots: valid while both caches' versions are unchanged.
+  private mSid = -1;
+  private mSsid = -1;
+  // What fastHit needs from them, flattened: STE PRIVCFG/INSTCFG (−1 = use incoming), nested,
+  // the TTB0 half's input limit (0 = disabled) and E0PD, the TTB0 contexts.
+  private mPrivcfg = -1;
+  private mInstcfg = -1;
+  private mNested = false;
+  private mLimit = 0;
+  private mE0pd = false;
+  private mCtxA: TlbContext | undefined = undefined;
+  private mCtxG: TlbContext | undefined = undefined;
+  private mSteSlot = -1;
+  private mCdSlot = -1;
+  private mSteVer = -1;
+  private mCdVer = -1;
+
+  /**
+   * The TLB-hit path without objects or bigints: remembered configuration → TLB lookup →
+   * permission check → PA. It has exactly the effects of the general path on a hit (cache LRU
+   * stamps, counters); anything else (a miss, a fault, another configuration) returns −1
+   * before any effect but the TLB's LRU order, which the general path then updates the same way.
+   */
+  private fastHit(sid: number, ssid: number, va: number, flags: number): number {
+    if (sid !== this.mSid || ssid !== this.mSsid) return -1;
+    const caches = this.caches;
+    if (caches.ste.version !== this.mSteVer || caches.cd.version !== this.mCdVer) return -1;
+    const write = (flags & 1) !== 0;
+    const privcfg = this.mPrivcfg;
+    const instcfg = this.mInstcfg;
+    const priv = privcfg >= 0 ? privcfg === 3 : (flags & 2) !== 0;
+    const inst = !write && (instcfg >= 0 ? instcfg === 3 : (flags & 4) !== 0);
+    if (!(va >= 0) || va >= this.mLimit || (this.mE0pd && !priv)) return -1;
+    const exec = inst && !write;
+    const tlb = this.tlb;
+    const ctxA = this.mCtxA;
+    let slot = ctxA !== undefined ? tlb.lookup(ctxA, va) : -1;
+    if (slot < 0) slot = tlb.lookup(this.mCtxG as TlbContext, va);
+    if (slot < 0) return -1;
+    if (checkPermission(tlb.perm1(slot), write, exec, priv) !== PERM_CHECK.OK) return -1;
+    if (this.mNested && checkPermission(tlb.perm2(slot), write, exec, priv) !== PERM_CHECK.OK) {
+      return -1;
+    }
+    caches.ste.touch(this.mSteSlot);
+    caches.cd.touch(this.mCdSlot);
+    const st = this.stats;
+    st.transactions++;
+    st.steHits++;
+    st.cdHits++;
+    st.tlbHits++;
+    const pa = tlb.outputOf(slot, va);
+    this.lastFail = undefined;
+    this.lastPa = pa;
+    this.lastAttr = tlb.attr(slot);
+    this.lastAlloc = -1;
+    this.lastPriv = priv;
+    this.lastInst = inst;
+    return pa;
+  }
+
+  /** Remembers the configuration of a transaction about to enter stage 1 (see fastHit). */
+  private remember(sid: number, ssid: number, ste: SteConfig, entry: CdEntry, key: number): void {
+    const caches = this.caches;
+    if (
+      sid === this.mSid &&
+      ssid === this.mSsid &&
+      caches.ste.version === this.mSteVer &&
+      caches.cd.version === this.mCdVer
+    ) {
+      return;
+    }
+    this.mSid = -1;
+    const steSlot = caches.ste.slotOf(sid);
+    const cdSlot = caches.cd.slotOf(key);
+    if (steSlot < 0 || cdSlot < 0) return;
+    this.mSid = sid;
+    this.mSsid = ssid;
+    const h = entry.cd.halves[0];
+    this.mPrivcfg = ste.privcfg;
+    this.mInstcfg = ste.instcfg;
+    this.mNested = ste.s2;
+    this.mLimit = h.enabled ? h.limit : 0;
+    this.mE0pd = h.e0pd;
+    this.mCtxA = entry.ctxA[0];
+    this.mCtxG = entry.ctxG[0];
+    this.mSteSlot = steSlot;
+    this.mCdSlot = cdSlot;
+    this.mSteVer = caches.ste.version;
+    this.mCdVer = caches.cd.version;
+  }
+
+  /** Records a number-path success for lastResult. */
+  private noteHit(t: Txn, h: Hit): void {
+    const ste = t.ste as SteConfig;
+    this.lastFail = undefined;
+    this.lastPa = h.pa;
+    this.lastAttr = h.attr;
+    this.lastAlloc = h.bypass && ste.alloccfg >= 8 ? ste.alloccfg - 8 : -1;
+    this.lastPriv = t.priv;
+    this.lastInst = t.inst;
+  }
+
+  /** The request of a transaction (built on the number path when first needed). */
+  private reqOf(t: Txn): TranslateRequest {
+    if (t.req === undefined) {
+      t.req = {
+        sid: t.sid,
+        ssid: t.ssid,
+        iova: BigInt(t.va),
+        access: t.write ? 'write' : 'read',
+        priv: t.reqPriv,
+        inst: t.reqInst,
+      };
+    }
+    return t.req;
+  }
+
+  /** The input address as a bigint (event records). */
+  private inputAddr(t: Txn): bigint {
+    return t.req !== undefined ? t.req.iova : BigInt(t.va);
   }
 
   setObserver(o: TranslationObserver | undefined): void {
@@ -580,6 +786,7 @@ class TranslationModel implements Translation {
   // Transactions
 
   private txn(req: TranslateRequest, silent: boolean, s1Only: boolean): Txn {
+    const big = !(req.iova < TWO53N);
     return {
       req,
       sid: req.sid,
@@ -587,6 +794,10 @@ class TranslationModel implements Translation {
       write: req.access === 'write',
       priv: req.priv === true,
       inst: req.access !== 'write' && req.inst === true,
+      reqPriv: req.priv === true,
+      reqInst: req.inst,
+      va: big ? 0 : Number(req.iova),
+      big,
       silent,
       s1Only,
       ste: undefined,
@@ -637,6 +848,7 @@ class TranslationModel implements Translation {
     const cd = entry.cd;
     if (!cd.valid) return this.configError(t, 'C_BAD_CD');
     t.cd = cd;
+    if (!t.silent && !t.s1Only) this.remember(t.sid, ssid ?? -1, ste, entry, cdKey(t.sid, index));
     return this.stage1(t, ste, entry);
   }
 
@@ -870,11 +1082,11 @@ class TranslationModel implements Translation {
   private bypass(t: Txn, ste: SteConfig, limitBits: number): Step<Hit> {
     // §3.4: a bypassed input beyond OAS (IAS for a skipped stage 1) is an F_ADDR_SIZE, S2 = 0,
     // CLASS = IN, always recorded and never stalled.
-    if (t.req.iova >= 1n << BigInt(limitBits)) {
+    if (t.big || t.va >= 2 ** limitBits) {
       return this.translationFault(t, 'F_ADDR_SIZE', 1, 'IN', undefined, undefined, 'always');
     }
     // A stage-2 bypass truncates the IPA to OAS silently (§3.4).
-    const pa = lowBits(Number(t.req.iova), this.core.features.oas);
+    const pa = lowBits(t.va, this.core.features.oas);
     const memAttr = ste.memAttr >= 0 ? memAttrToMair(ste.memAttr) : -1;
     const sh = ste.shcfg === 1 ? -1 : ste.shcfg;
     return this.hitOf(pa, 0xff, 0xff, 12, packAttr(memAttr, effectiveSh(memAttr, sh)), true);
@@ -885,10 +1097,10 @@ class TranslationModel implements Translation {
     const f = this.core.features;
     // A split-stage ATS request stops at the IPA.
     if (!ste.s2 || t.s1Only) return this.bypass(t, ste, f.ias);
-    if (t.req.iova >= 1n << BigInt(f.ias)) {
+    if (t.big || t.va >= 2 ** f.ias) {
       return this.translationFault(t, 'F_ADDR_SIZE', 1, 'IN', undefined, undefined, 'always');
     }
-    const ipa = Number(t.req.iova);
+    const ipa = t.va;
     const s2 = this.s2Params(ste.s2Params as StageParams);
     const ctx = this.tlb.context(TLB_KIND.S2, WORLD.NS_EL1, ste.vmid, -1, false, 0);
     const exec = t.inst && !t.write;
@@ -974,19 +1186,19 @@ class TranslationModel implements Translation {
   /** Stage 1 (with stage 2 when nested): input range, TLB, walk. */
   private stage1(t: Txn, ste: SteConfig, e: CdEntry): Step<Hit> {
     const cd = e.cd;
-    const iova = t.req.iova;
     // §3.4.1: VA[55] selects TTB0/TTB1 (single-range StreamWorlds only have TTB0), and the
     // bits above the input size up to AddrTop (55 with TBI, else 63) must equal VA[55].
     let half = 0;
     let key: number;
     let h: CdHalf;
-    if (iova < TWO53N) {
+    if (!t.big) {
       // Fast path (no bigint arithmetic): VA[63:53] = 0, so the TTB0 half, and every bit above
       // the input size must be 0 whatever TBI says.
-      key = Number(iova);
+      key = t.va;
       h = cd.halves[0];
       if (!h.enabled || key >= h.limit) return this.s1RangeFault(t);
     } else {
+      const iova = (t.req as TranslateRequest).iova;
       half = cd.twoRanges ? Number((iova >> 55n) & 1n) : 0;
       h = cd.halves[half as 0 | 1];
       // EPDx == 1: a TLB miss in that half is a Translation fault.
@@ -1118,20 +1330,24 @@ class TranslationModel implements Translation {
     const ste = t.ste as SteConfig;
     // ALLOCCFG 1RWT overrides the allocation hints where the incoming ones would be used.
     const alloc = h.bypass && ste.alloccfg >= 8 ? ste.alloccfg - 8 : -1;
-    // Attribute objects are shared (frozen) per distinct value: no allocation per transaction.
-    const k = ((h.attr * 16 + (alloc + 1)) * 2 + (t.priv ? 1 : 0)) * 2 + (t.inst ? 1 : 0);
+    return { ok: true, pa: BigInt(h.pa), attrs: this.attrsOf(h.attr, alloc, t.priv, t.inst) };
+  }
+
+  /** The shared (frozen) attribute object of a packed attribute: no allocation per transaction. */
+  private attrsOf(attr: number, alloc: number, priv: boolean, inst: boolean): MemAttrs {
+    const k = ((attr * 16 + (alloc + 1)) * 2 + (priv ? 1 : 0)) * 2 + (inst ? 1 : 0);
     let attrs = this.attrsCache.get(k);
     if (!attrs) {
-      const a: { -readonly [K in keyof MemAttrs]: MemAttrs[K] } = { priv: t.priv, inst: t.inst };
-      const mem = attrMem(h.attr);
-      const sh = attrSh(h.attr);
+      const a: { -readonly [K in keyof MemAttrs]: MemAttrs[K] } = { priv, inst };
+      const mem = attrMem(attr);
+      const sh = attrSh(attr);
       if (mem >= 0) a.memAttr = mem;
       if (sh >= 0) a.sh = sh;
       if (alloc >= 0) a.alloc = alloc;
       attrs = Object.freeze(a);
       this.attrsCache.set(k, attrs);
     }
-    return { ok: true, pa: BigInt(h.pa), attrs };
+    return attrs;
   }
 
   private readonly attrsCache = new Map<number, MemAttrs>();
@@ -1185,7 +1401,7 @@ class TranslationModel implements Translation {
         RnW: !t.write,
         S2: r.stage === 2,
         CLASS: CLASS_CODE[r.class],
-        InputAddr: t.req.iova,
+        InputAddr: this.inputAddr(t),
         FetchAddr: fetchAddrField(r.fetchAddr ?? 0),
       };
       return { fail: this.emit(t, 'F_WALK_EABT', fields, true), fault: 'F_WALK_EABT' };
@@ -1217,7 +1433,7 @@ class TranslationModel implements Translation {
       RnW: !t.write,
       S2: stage === 2,
       CLASS: CLASS_CODE[cls],
-      InputAddr: t.req.iova,
+      InputAddr: this.inputAddr(t),
     };
     if (stage === 2 && ipa !== undefined && ipa >= 0) fields['IPA'] = ipa - lowBits(ipa, 12);
     if (type === 'F_PERMISSION' && cls === 'TT' && ttRead !== undefined) fields['TTRnW'] = ttRead;
@@ -1236,7 +1452,7 @@ class TranslationModel implements Translation {
       }
     }
     if (stall && this.stallTable.canStall()) {
-      const s = this.stallTable.add(t.sid, t.req, type, stage);
+      const s = this.stallTable.add(t.sid, this.reqOf(t), type, stage);
       this.stats.stalls++;
       fields['Stall'] = 1;
       fields['STAG'] = s.stag;

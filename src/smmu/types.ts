@@ -141,9 +141,29 @@ export interface SmmuCore {
   readonly trace: TraceSink | undefined;
 }
 
+/**
+ * Access flags of the number-path entry `translateFast`: a read is 0; PRIV = PnU, INST = InD
+ * (ignored for writes, which are always data).
+ */
+export const FAST_ACCESS = { READ: 0, WRITE: 1, PRIV: 2, INST: 4 } as const;
+
+/**
+ * Negative results of `translateFast` (a PA is ≥ 0): the transaction was terminated (abort,
+ * with or without an event), terminated with RAZ/WI semantics (CD.A == 0), or stalled. The
+ * full outcome (event record, STAG) is `lastResult()`.
+ */
+export const FAST_RESULT = { ABORT: -1, RAZWI: -2, STALLED: -3 } as const;
+
 /** The translation side: stream table, CD tables, walks, caches, stalls. */
 export interface TranslationSide {
   translate(req: TranslateRequest): TranslateResult;
+  /**
+   * Number-path transaction (hot callers): `ssid` −1 = no SubstreamID, `iova` < 2^53, `flags`
+   * of FAST_ACCESS. Returns the PA or a FAST_RESULT code; no allocation on a TLB hit.
+   */
+  translateFast?(sid: number, ssid: number, iova: number, flags: number): number;
+  /** The outcome of the last `translateFast` as `translate` would have returned it. */
+  lastResult?(): TranslateResult;
   /**
    * Executes a command that passed the queue side's validity checks (opcode, feature gates,
    * reserved fields): CFGI_*, TLBI_*, ATC_INV, PREFETCH_*, RESUME, STALL_TERM, PRI_RESP.

@@ -7,38 +7,22 @@
 // RAM, vste.ts), TLBI_NH_* / TLBI_NSNH_ALL / CFGI_CD(_ALL) / ATC_INV → ordered
 // IOMMU_HWPT_INVALIDATE batches, vEVENTQ records → guest event queue. Shaped after QEMU
 // hw/arm/smmuv3.c + smmuv3-accel.c, OpenVMM vm/devices/iommu/smmu (emulator.rs, shared.rs) and
-// Cloud Hypervisor devices/src/smmuv3.rs; the choices where they differ are in docs/vmm.md.
+// Cloud Hypervisor devices/src/smmuv3.rs; the choices where they differ are in docs/vmm.md. The
+// register map, write windows, GERROR/CR0/GBPA protocols, queue handling and interrupt signalling
+// are the hardware model's (src/smmu/regfile.ts); this file supplies guest RAM, the guest's
+// interrupt handler, counters and logs, and what each trapped command becomes on the host.
 
-import { genmask, getBits, hex, hex64, hi32, joinU64, lo32 } from '../arch/bits.ts';
+import { getBits, hex, hex64, hi32 } from '../arch/bits.ts';
 import { CFGI_RANGE_ALL, CMD_OP, commandName } from '../arch/cmd.ts';
 import { errnoName } from '../arch/errno.ts';
-import { decodeEvent, makeEvent } from '../arch/evt.ts';
+import { makeEvent } from '../arch/evt.ts';
 import { SMMU_REGS } from '../arch/regs.ts';
 import type { TraceSink } from '../arch/trace.ts';
 import { getU32 as u32 } from '../iommufd/uapi.ts';
-import { checkCommand, type ReservedFieldPolicy, SYNC_CS } from '../smmu/commands.ts';
-import { Queue } from '../smmu/queue.ts';
-import {
-  CERROR,
-  CMDQ_CONS_ERR,
-  CR0,
-  CR1,
-  CR2,
-  GBPA,
-  GERROR,
-  IRQ_CFG0_ADDR_MASK,
-  IRQ_CFG2_MASK,
-  IRQ_CTRL,
-  MMIO_BYTES,
-  QUEUE_BASE_MASK,
-  QUEUE_OVF_FLAG,
-  QUEUE_PTR_FIELD,
-  REG,
-  REG64,
-  STRTAB_BASE_CFG_MASK,
-  STRTAB_BASE_MASK,
-} from '../smmu/registers.ts';
-import { and32, clear32, has32, merge32, or32, put32, xor32 } from '../smmu/u32.ts';
+import type { ReservedFieldPolicy } from '../smmu/commands.ts';
+import { type CoreIrq, SmmuRegisterFile } from '../smmu/regfile.ts';
+import { CERROR, CR0, GBPA, MMIO_BYTES, QUEUE_PTR_FIELD, REG } from '../smmu/registers.ts';
+import { and32, has32, merge32, or32, xor32 } from '../smmu/u32.ts';
 import type { AccelDevice, NestingBackend } from './backend.ts';
 import { bump, type VmmCounters } from './counters.ts';
 import type { GuestRam } from './guest-ram.ts';
@@ -70,8 +54,8 @@ export const INVALID_STE_POLICIES: readonly InvalidStePolicy[] = [
  */
 export type HostEventLossPolicy = 'overflow' | 'log';
 
-/** Interrupt sources of the vSMMU. */
-export type VsmmuIrq = 'evtq' | 'gerror' | 'cmdq-sync';
+/** Interrupt sources of the vSMMU (no PRI queue). */
+export type VsmmuIrq = CoreIrq;
 
 /** An MSI the vSMMU wrote into guest RAM. */
 export interface VsmmuMsi {
@@ -135,7 +119,7 @@ for (const [name, info] of Object.entries(SMMU_REGS)) {
 const EVENT_READ_RECORDS = 16;
 
 /** The VMM's virtual SMMUv3 for one physical SMMU. */
-export class VirtualSmmu {
+export class VirtualSmmu extends SmmuRegisterFile {
   readonly name: string;
   readonly vidr: Vidr;
   readonly backend: NestingBackend;
@@ -147,37 +131,10 @@ export class VirtualSmmu {
   private readonly counters: VmmCounters;
   private readonly log: VmmLogger;
   private readonly opts: VsmmuOptions;
-  private readonly reservedFields: ReservedFieldPolicy;
   private readonly maxBatch: number;
   private readonly pollOnExit: boolean;
   private readonly reader = new VeventReader();
 
-  private readonly cr0Mask: number;
-  private readonly cr2Mask: number;
-  private readonly irqCtrlMask: number;
-  private readonly gerrorMask: number;
-
-  private cr0 = 0;
-  private cr0ack = 0;
-  private cr1 = 0;
-  private cr2 = 0;
-  private gbpa: number;
-  private irqCtrl = 0;
-  private irqCtrlAck = 0;
-  private gerror = 0;
-  private gerrorn = 0;
-  private gerrorIrqCfg0 = 0n;
-  private gerrorIrqCfg1 = 0;
-  private gerrorIrqCfg2 = 0;
-  private eventqIrqCfg0 = 0n;
-  private eventqIrqCfg1 = 0;
-  private eventqIrqCfg2 = 0;
-  private strtabBase = 0n;
-  private strtabBaseCfg = 0;
-  private readonly cmdq: Queue;
-  private readonly eventq: Queue;
-
-  private consuming = false;
   private polling = false;
   private batch: Pending[] = [];
 
@@ -190,6 +147,16 @@ export class VirtualSmmu {
     log: VmmLogger,
     opts: VsmmuOptions = {},
   ) {
+    // The vIDRs decide the implemented bits: no PRI, no VMW, no Hyp, no presets (vidr.ts); the
+    // vSMMU reports v3.2, so writes outside their window are IGNORED.
+    super({
+      idr: vidr.idr,
+      iidr: vidr.iidr,
+      features: vidr.features,
+      gbpa: (opts.gbpaReset ?? 0x1000) & (GBPA.ABORT | GBPA.PERMS_FIELDS | GBPA.TYPES_FIELDS),
+      trace: opts.trace,
+      reservedCommandFields: opts.reservedCommandFields,
+    });
     this.name = name;
     this.ram = ram;
     this.backend = backend;
@@ -198,23 +165,8 @@ export class VirtualSmmu {
     this.log = log;
     this.opts = opts;
     this.policy = opts.policy ?? 'log-event-abort';
-    this.reservedFields = opts.reservedCommandFields ?? 'ignore';
     this.maxBatch = Math.max(1, Math.floor(opts.maxBatch ?? 64));
     this.pollOnExit = (opts.eventPolling ?? 'on-exit') === 'on-exit';
-    this.gbpa = (opts.gbpaReset ?? 0x1000) & (GBPA.ABORT | GBPA.PERMS_FIELDS | GBPA.TYPES_FIELDS);
-    const f = vidr.features;
-    // §6.3 SMMU_CR0: no PRI, no ATS checking without ATS, no VMW.
-    this.cr0Mask = or32(or32(CR0.SMMUEN, CR0.EVENTQEN), or32(CR0.CMDQEN, f.ats ? CR0.ATSCHK : 0));
-    this.cr2Mask = or32(CR2.RECINVSID, or32(CR2.PTM, f.ats ? CR2.REC_CFG_ATS : 0));
-    this.irqCtrlMask = or32(IRQ_CTRL.GERROR_IRQEN, IRQ_CTRL.EVENTQ_IRQEN);
-    let gm = or32(or32(GERROR.CMDQ_ERR, GERROR.EVENTQ_ABT_ERR), GERROR.SFM_ERR);
-    if (f.msi) {
-      gm = or32(gm, or32(GERROR.MSI_CMDQ_ABT_ERR, GERROR.MSI_EVENTQ_ABT_ERR));
-      gm = or32(gm, GERROR.MSI_GERROR_ABT_ERR);
-    }
-    this.gerrorMask = gm;
-    this.cmdq = new Queue({ name: 'cmdq', entryBytes: 16, maxLog2: f.cmdqs });
-    this.eventq = new Queue({ name: 'eventq', entryBytes: 32, maxLog2: f.eventqs });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -223,34 +175,26 @@ export class VirtualSmmu {
   /** 32-bit guest read of the register pages. Garbage offsets read as zero. */
   read32(offset: number): number {
     this.exit(offset, false);
-    return this.reg32(offset);
+    return valid(offset, 4) ? this.regRead32(offset) : 0;
   }
 
   /** 32-bit guest write. Garbage offsets and forbidden writes are ignored. */
   write32(offset: number, value: number): void {
     this.exit(offset, true);
-    this.put32(offset, Number(value) >>> 0);
+    if (valid(offset, 4)) this.regWrite32(offset, Number(value) >>> 0);
   }
 
   /** 64-bit guest read (64-bit registers whole; other offsets as two 32-bit reads). */
   read64(offset: number): bigint {
     this.exit(offset, false);
-    if (!valid(offset, 8) || offset % 8 !== 0) return 0n;
-    if (REG64.has(offset)) return this.reg64(offset);
-    return joinU64(this.reg32(offset), this.reg32(offset + 4));
+    return valid(offset, 8) ? this.regRead64(offset) : 0n;
   }
 
   /** 64-bit guest write. */
   write64(offset: number, value: bigint): void {
     this.exit(offset, true);
-    if (!valid(offset, 8) || offset % 8 !== 0) return;
-    const v = typeof value === 'bigint' ? BigInt.asUintN(64, value) : 0n;
-    if (REG64.has(offset)) {
-      this.putReg64(offset, v);
-      return;
-    }
-    this.put32(offset, lo32(v));
-    this.put32(offset + 4, hi32(v));
+    if (!valid(offset, 8)) return;
+    this.regWrite64(offset, typeof value === 'bigint' ? BigInt.asUintN(64, value) : 0n);
   }
 
   private exit(offset: number, write: boolean): void {
@@ -258,354 +202,107 @@ export class VirtualSmmu {
     c.exits++;
     if (write) c.mmioWrites++;
     else c.mmioReads++;
+    // A CMDQ_PROD write is the only trigger of command consumption.
+    if (write && offset === REG.CMDQ_PROD) c.cmdqProdWrites++;
     bump(c.exitsByRegister, REG_NAME.get(offset) ?? `offset ${hex(Number(offset) || 0)}`);
     if (this.pollOnExit) this.pollEvents();
   }
 
-  private reg32(o: number): number {
-    if (!valid(o, 4) || o % 4 !== 0) return 0;
-    if (REG64.has(o)) return lo32(this.reg64(o));
-    if (REG64.has(o - 4)) return hi32(this.reg64(o - 4));
-    const idr = this.vidr.idr;
-    switch (o) {
-      case REG.IDR0:
-        return idr.idr0;
-      case REG.IDR1:
-        return idr.idr1;
-      case REG.IDR2:
-        return idr.idr2;
-      case REG.IDR3:
-        return idr.idr3;
-      case REG.IDR4:
-        return idr.idr4;
-      case REG.IDR5:
-        return idr.idr5;
-      case REG.IIDR:
-        return this.vidr.iidr;
-      case REG.AIDR:
-        return idr.aidr;
-      case REG.CR0:
-        return this.cr0;
-      case REG.CR0ACK:
-        return this.cr0ack;
-      case REG.CR1:
-        return this.cr1;
-      case REG.CR2:
-        return this.cr2;
-      case REG.GBPA:
-        return this.gbpa;
-      case REG.IRQ_CTRL:
-        return this.irqCtrl;
-      case REG.IRQ_CTRLACK:
-        return this.irqCtrlAck;
-      case REG.GERROR:
-        return this.gerror;
-      case REG.GERRORN:
-        return this.gerrorn;
-      case REG.GERROR_IRQ_CFG1:
-        return this.gerrorIrqCfg1;
-      case REG.GERROR_IRQ_CFG2:
-        return this.gerrorIrqCfg2;
-      case REG.STRTAB_BASE_CFG:
-        return this.strtabBaseCfg;
-      case REG.CMDQ_PROD:
-        return this.cmdq.prod;
-      case REG.CMDQ_CONS:
-        return this.cmdq.cons;
-      case REG.EVENTQ_PROD:
-        return this.eventq.prod;
-      case REG.EVENTQ_CONS:
-        return this.eventq.cons;
-      case REG.EVENTQ_IRQ_CFG1:
-        return this.eventqIrqCfg1;
-      case REG.EVENTQ_IRQ_CFG2:
-        return this.eventqIrqCfg2;
-      default:
-        // STATUSR (never dormant), AGBPA and the PRI queue (absent on this vSMMU), IMPDEF ID
-        // registers, page-0 aliases of the page-1 queue pointers (IMPDEF: §6.2, RAZ/WI here)
-        // and unused offsets read as zero.
-        return 0;
-    }
+  // ------------------------------------------------------------------------------------------
+  // Register-file hooks: guest RAM, the guest's interrupt handler, stream re-derivation
+
+  protected override writeEntry(addr: number, words: readonly bigint[], _bytes: number): boolean {
+    return this.ram.writeWords(addr, words);
   }
 
-  private reg64(o: number): bigint {
-    switch (o) {
-      case REG.GERROR_IRQ_CFG0:
-        return this.gerrorIrqCfg0;
-      case REG.STRTAB_BASE:
-        return this.strtabBase;
-      case REG.CMDQ_BASE:
-        return this.cmdq.base;
-      case REG.EVENTQ_BASE:
-        return this.eventq.base;
-      case REG.EVENTQ_IRQ_CFG0:
-        return this.eventqIrqCfg0;
-      default:
-        return 0n;
-    }
+  protected override fetchCommand(addr: number): string | undefined {
+    const bytes = this.ram.readBytes(addr, 16);
+    if (!bytes) return 'command fetch outside guest RAM';
+    for (let i = 0; i < 4; i++) this.cmdBuf[i] = u32(bytes, 4 * i);
+    return undefined;
   }
 
-  private put32(o: number, v: number): void {
-    if (!valid(o, 4) || o % 4 !== 0) return;
-    if (REG64.has(o)) {
-      this.putReg64(o, joinU64(v, hi32(this.reg64(o))));
-      return;
-    }
-    if (REG64.has(o - 4)) {
-      this.putReg64(o - 4, joinU64(lo32(this.reg64(o - 4)), v));
-      return;
-    }
-    const msi = this.vidr.features.msi;
-    switch (o) {
-      case REG.CR0:
-        this.writeCr0(v);
-        return;
-      case REG.CR1: {
-        // §6.3 SMMU_CR1: TABLE_* only while SMMUEN is off, QUEUE_* only while every queue is off.
-        let m = 0;
-        if (this.smmuenOff()) m = or32(m, CR1.TABLE_FIELDS);
-        if (this.queueOff(or32(CR0.CMDQEN, CR0.EVENTQEN))) m = or32(m, CR1.QUEUE_FIELDS);
-        this.cr1 = merge32(this.cr1, v, m);
-        return;
-      }
-      case REG.CR2:
-        if (this.smmuenOff()) this.cr2 = and32(v, this.cr2Mask);
-        return;
-      case REG.GBPA:
-        this.writeGbpa(v);
-        return;
-      case REG.IRQ_CTRL:
-        // Instantaneous update of IRQ_CTRLACK (§6.3 SMMU_IRQ_CTRLACK).
-        this.irqCtrl = and32(v, this.irqCtrlMask);
-        this.irqCtrlAck = this.irqCtrl;
-        return;
-      case REG.GERRORN:
-        this.writeGerrorn(v);
-        return;
-      case REG.GERROR_IRQ_CFG1:
-        if (msi && this.irqCfgOff(IRQ_CTRL.GERROR_IRQEN)) this.gerrorIrqCfg1 = v;
-        return;
-      case REG.GERROR_IRQ_CFG2:
-        if (msi && this.irqCfgOff(IRQ_CTRL.GERROR_IRQEN))
-          this.gerrorIrqCfg2 = and32(v, IRQ_CFG2_MASK);
-        return;
-      case REG.STRTAB_BASE_CFG:
-        if (this.smmuenOff()) this.strtabBaseCfg = and32(v, STRTAB_BASE_CFG_MASK);
-        return;
-      case REG.CMDQ_PROD:
-        // Always writable; bits above the wrap bit are RES0. The only trigger of consumption.
-        this.counters.cmdqProdWrites++;
-        this.cmdq.prod = this.cmdq.ptrBits(v);
-        this.processCommands();
-        return;
-      case REG.CMDQ_CONS:
-        // CONSTRAINED UNPREDICTABLE: SMMU_CMDQ_CONS — a write may or may not change ERR; only RD
-        // is taken, and only while the queue is off.
-        if (this.queueOff(CR0.CMDQEN)) {
-          this.cmdq.cons = merge32(this.cmdq.cons, this.cmdq.ptrBits(v), QUEUE_PTR_FIELD);
-        }
-        return;
-      case REG.EVENTQ_PROD:
-        if (this.queueOff(CR0.EVENTQEN)) {
-          this.eventq.prod = or32(this.eventq.ptrBits(v), and32(v, QUEUE_OVF_FLAG));
-        }
-        return;
-      case REG.EVENTQ_CONS:
-        this.eventq.cons = or32(this.eventq.ptrBits(v), and32(v, QUEUE_OVF_FLAG));
-        return;
-      case REG.EVENTQ_IRQ_CFG1:
-        if (msi && this.irqCfgOff(IRQ_CTRL.EVENTQ_IRQEN)) this.eventqIrqCfg1 = v;
-        return;
-      case REG.EVENTQ_IRQ_CFG2:
-        if (msi && this.irqCfgOff(IRQ_CTRL.EVENTQ_IRQEN))
-          this.eventqIrqCfg2 = and32(v, IRQ_CFG2_MASK);
-        return;
-      default:
-        // Read-only registers, Reserved and unused offsets: writes are ignored.
-        return;
-    }
-  }
-
-  private putReg64(o: number, v: bigint): void {
-    const msi = this.vidr.features.msi;
-    switch (o) {
-      case REG.STRTAB_BASE:
-        if (this.smmuenOff()) this.strtabBase = v & STRTAB_BASE_MASK;
-        return;
-      case REG.CMDQ_BASE:
-        this.writeQueueBase(this.cmdq, CR0.CMDQEN, v);
-        return;
-      case REG.EVENTQ_BASE:
-        this.writeQueueBase(this.eventq, CR0.EVENTQEN, v);
-        return;
-      case REG.GERROR_IRQ_CFG0:
-        if (msi && this.irqCfgOff(IRQ_CTRL.GERROR_IRQEN))
-          this.gerrorIrqCfg0 = v & IRQ_CFG0_ADDR_MASK;
-        return;
-      case REG.EVENTQ_IRQ_CFG0:
-        if (msi && this.irqCfgOff(IRQ_CTRL.EVENTQ_IRQEN))
-          this.eventqIrqCfg0 = v & IRQ_CFG0_ADDR_MASK;
-        return;
-      default:
-        return;
-    }
-  }
-
-  private writeQueueBase(q: Queue, enBit: number, v: bigint): void {
-    if (!this.queueOff(enBit)) return;
-    q.base = v & QUEUE_BASE_MASK;
-    // §3.5.1: after a LOG2SIZE change the pointer bits above the new wrap bit are UNKNOWN; they are
-    // truncated here.
-    q.truncatePointers();
-  }
-
-  // v3.2+ (the AIDR this vSMMU reports): a write outside its window is IGNORED.
-  private smmuenOff(): boolean {
-    return !has32(this.cr0, 0) && !has32(this.cr0ack, 0);
-  }
-
-  private queueOff(enBits: number): boolean {
-    return and32(or32(this.cr0, this.cr0ack), enBits) === 0;
-  }
-
-  private irqCfgOff(enBit: number): boolean {
-    return and32(or32(this.irqCtrl, this.irqCtrlAck), enBit) === 0;
-  }
-
-  private writeCr0(v: number): void {
-    const old = this.cr0ack;
-    this.cr0 = and32(v, this.cr0Mask);
-    // §6.3 SMMU_CR0ACK: every update completes at once (CR0ACK := CR0), which is permitted.
-    this.cr0ack = this.cr0;
-    const rose = clear32(this.cr0ack, old);
-    const fell = clear32(old, this.cr0ack);
-    // SMMUEN decides between the guest STEs and GBPA: every stream is re-derived (OpenVMM,
-    // Cloud Hypervisor). Caches are not invalidated by the architecture, but the host holds
-    // nothing derived from a disabled vSMMU's STEs, so re-reading them is a valid "no cache".
-    if (and32(or32(rose, fell), CR0.SMMUEN)) this.redriveAll('SMMUEN change');
-    if (and32(rose, CR0.CMDQEN)) this.processCommands();
-  }
-
-  private writeGbpa(v: number): void {
-    // §6.3 SMMU_GBPA (v3.2+): writes with Update = 0 are IGNORED; an update completes at once, so
-    // Update never reads as 1.
-    if (!has32(v, 31)) return;
-    const old = this.gbpa;
-    this.gbpa = and32(v, or32(GBPA.ABORT, or32(GBPA.PERMS_FIELDS, GBPA.TYPES_FIELDS)));
-    if (and32(xor32(old, this.gbpa), GBPA.ABORT) && !has32(this.cr0ack, 0)) {
-      this.redriveAll('GBPA.ABORT change');
-    }
-  }
-
-  private writeGerrorn(v: number): void {
-    const written = and32(v, this.gerrorMask);
-    const active = xor32(this.gerror, this.gerrorn);
-    // §7.5: acknowledging = toggling the GERRORN bit of an active error. CONSTRAINED
-    // UNPREDICTABLE: toggling an inactive bit — ignored.
-    const acked = and32(active, xor32(written, this.gerrorn));
-    this.gerrorn = xor32(this.gerrorn, acked);
-    // Processing restarts at CONS once CMDQ_ERR is acknowledged (QEMU, Cloud Hypervisor).
-    if (and32(acked, GERROR.CMDQ_ERR)) this.processCommands();
-  }
-
-  private errActive(bit: number): boolean {
-    return and32(xor32(this.gerror, this.gerrorn), bit) !== 0;
-  }
-
-  /** §7.5: activates inactive error bits; a GERROR interrupt follows when enabled. */
-  private raiseGerror(bits: number): void {
-    const inactive = clear32(and32(bits, this.gerrorMask), xor32(this.gerror, this.gerrorn));
-    if (inactive === 0) return;
-    this.gerror = xor32(this.gerror, inactive);
-    if (clear32(inactive, GERROR.MSI_GERROR_ABT_ERR) === 0) return;
-    if (!has32(this.irqCtrlAck, 0)) return;
-    this.signal('gerror', this.gerrorIrqCfg0, this.gerrorIrqCfg1, GERROR.MSI_GERROR_ABT_ERR);
-  }
-
-  /** An interrupt: an MSI into guest RAM when configured, and the guest's handler callback. */
-  private signal(line: VsmmuIrq, cfg0: bigint, data: number, abtBit: number): void {
-    bump(this.counters.irqs, line);
-    if (this.vidr.features.msi && cfg0 !== 0n) {
-      if (!this.msiWrite(line, cfg0, data)) this.raiseGerror(abtBit);
-    }
-    this.opts.irq?.(line);
-  }
-
-  /** A 32-bit MSI write into guest RAM (address truncated to OAS, §3.4.3); false on abort. */
-  private msiWrite(source: VsmmuIrq, addrField: bigint, data: number): boolean {
-    const addr = addrField & genmask(this.vidr.features.oas - 1, 2);
+  /** A 32-bit MSI write into guest RAM (address already truncated to OAS); false on abort. */
+  protected override writeMsi(source: VsmmuIrq, addr: bigint, data: number): boolean {
     if (!this.ram.write32(Number(addr), data)) return false;
     bump(this.counters.irqs, `msi-${source}`);
     this.opts.msi?.({ source, address: addr, data });
     return true;
   }
 
+  protected override interruptRaised(line: VsmmuIrq): void {
+    bump(this.counters.irqs, line);
+  }
+
+  /** MSI and wired delivery alike end in the guest's handler callback. */
+  protected override interruptDelivered(line: VsmmuIrq): void {
+    this.opts.irq?.(line);
+  }
+
+  protected override sendEvent(): void {
+    bump(this.counters.irqs, 'sev');
+    this.opts.sev?.();
+  }
+
+  protected override cr0Changed(rose: number, fell: number): void {
+    // SMMUEN decides between the guest STEs and GBPA: every stream is re-derived (OpenVMM,
+    // Cloud Hypervisor). Caches are not invalidated by the architecture, but the host holds
+    // nothing derived from a disabled vSMMU's STEs, so re-reading them is a valid "no cache".
+    if (and32(or32(rose, fell), CR0.SMMUEN)) this.redriveAll('SMMUEN change');
+  }
+
+  protected override gbpaChanged(old: number): void {
+    if (and32(xor32(old, this.gbpa), GBPA.ABORT) && !has32(this.cr0ack, 0)) {
+      this.redriveAll('GBPA.ABORT change');
+    }
+  }
+
+  protected override eventOutcome(written: boolean): void {
+    if (written) this.counters.eventsInjected++;
+    else this.counters.eventsDiscarded++;
+  }
+
   // ------------------------------------------------------------------------------------------
-  // Command queue
+  // Command queue (consumption and CERROR_* handling are regfile.ts)
 
-  private processCommands(): void {
-    // An interrupt callback may write CMDQ_PROD again; the running loop sees the new value.
-    if (this.consuming) return;
-    this.consuming = true;
-    try {
-      this.consumeLoop();
-    } finally {
-      this.consuming = false;
-    }
+  /** Every stop and error is a barrier: the pending invalidations go first. */
+  protected override commandBarrier(): boolean {
+    return this.flush();
   }
 
-  private consumeLoop(): void {
+  protected override commandsIdle(): void {
+    this.flush();
+  }
+
+  protected override illegalCommand(w0: bigint, w1: bigint, reason: string): void {
+    const name = commandName(w0, w1);
+    bump(this.counters.guestCommands, name);
+    this.commandError(CERROR.ILL, reason, name);
+  }
+
+  protected override executeCommand(op: number, w0: bigint, w1: bigint): void {
     const q = this.cmdq;
-    const f = this.vidr.features;
-    for (;;) {
-      if (!has32(this.cr0ack, 3) || this.errActive(GERROR.CMDQ_ERR) || q.empty || !q.consistent) {
-        // CONSTRAINED UNPREDICTABLE: §3.5.1 — an inconsistent PROD/CONS pair stalls the queue.
-        this.flush();
-        return;
-      }
-      const bytes = this.ram.readBytes(q.entryAddr(q.cons, f.oas), 16);
-      if (!bytes) {
-        if (!this.flush()) continue;
-        this.commandError(CERROR.ABT, 'command fetch outside guest RAM', 'fetch');
-        continue;
-      }
-      const w0 = joinU64(u32(bytes, 0), u32(bytes, 4));
-      const w1 = joinU64(u32(bytes, 8), u32(bytes, 12));
-      const name = commandName(w0, w1);
-      const reason = checkCommand(w0, w1, {
-        features: f,
-        ds: false,
-        dpt: false,
-        reservedFields: this.reservedFields,
-      });
-      if (reason !== undefined) {
-        if (!this.flush()) continue;
-        bump(this.counters.guestCommands, name);
-        this.commandError(CERROR.ILL, reason, name);
-        continue;
-      }
-      const op = Number(w0 & 0xffn);
-      if (this.forwardable(op, w0)) {
-        bump(this.counters.guestCommands, name);
-        this.batch.push({ w0, w1, cons: q.cons });
-        q.advanceCons();
-        this.trace(name, w0, w1);
-        if (this.batch.length >= this.maxBatch) this.flush();
-        continue;
-      }
-      // Every other command is a barrier: the batch goes first, so a CMD_SYNC (or an STE change)
-      // is ordered after every invalidation before it (vmm-designs.md pitfall 5).
-      if (!this.flush()) continue;
+    const name = commandName(w0, w1);
+    if (this.forwardable(op, w0)) {
       bump(this.counters.guestCommands, name);
-      if (!this.execute(op, w0, w1, name)) continue;
+      this.batch.push({ w0, w1, cons: q.cons });
       q.advanceCons();
-      this.trace(name, w0, w1);
-      if (op === CMD_OP.CMD_SYNC) this.completeSync(w0, w1);
+      this.traceCommand(name, w0, w1);
+      if (this.batch.length >= this.maxBatch) this.flush();
+      return;
     }
+    // Every other command is a barrier: the batch goes first, so a CMD_SYNC (or an STE change)
+    // is ordered after every invalidation before it (vmm-designs.md pitfall 5).
+    if (!this.flush()) return;
+    bump(this.counters.guestCommands, name);
+    if (!this.execute(op, w0, w1, name)) return;
+    q.advanceCons();
+    this.traceCommand(name, w0, w1);
+    if (op === CMD_OP.CMD_SYNC) this.completeSync(w0, w1);
   }
 
-  private trace(name: string, w0: bigint, w1: bigint): void {
-    this.opts.trace?.({ kind: 'command', opcode: name, words: [w0, w1], source: 'vmm' });
+  private traceCommand(name: string, w0: bigint, w1: bigint): void {
+    this.trace?.({ kind: 'command', opcode: name, words: [w0, w1], source: 'vmm' });
   }
 
   /** Whether a command joins the invalidation batch (else it is handled here, in order). */
@@ -677,26 +374,7 @@ export class VirtualSmmu {
     }
   }
 
-  /** §4.7.3 CMD_SYNC completion signal, after CONS has passed it. */
-  private completeSync(w0: bigint, w1: bigint): void {
-    const cs = Number(getBits(w0, 13, 12));
-    if (cs === SYNC_CS.IRQ) {
-      bump(this.counters.irqs, 'cmdq-sync');
-      // MSI when IDR0.MSI = 1 and MSIAddr[55:2] ≠ 0 (tested over the whole field, then
-      // truncated to OAS); an aborted write sets MSI_CMDQ_ABT_ERR.
-      const addrField = w1 & genmask(55, 2);
-      if (this.vidr.features.msi && addrField !== 0n) {
-        if (!this.msiWrite('cmdq-sync', addrField, hi32(w0)))
-          this.raiseGerror(GERROR.MSI_CMDQ_ABT_ERR);
-      }
-      this.opts.irq?.('cmdq-sync');
-    } else if (cs === SYNC_CS.SEV && this.vidr.features.sev) {
-      bump(this.counters.irqs, 'sev');
-      this.opts.sev?.();
-    }
-  }
-
-  private commandError(code: number, reason: string, command: string): void {
+  protected override commandError(code: number, reason: string, command: string): void {
     const q = this.cmdq;
     this.counters.commandErrors++;
     this.lastCommandError = { code, reason, command, cons: q.rd };
@@ -704,9 +382,7 @@ export class VirtualSmmu {
       level: 'warn',
       text: `${this.name}: guest ${command} at CONS ${hex(q.rd)}: ${reason}`,
     });
-    // §7.1: CMDQ_CONS.ERR is written before GERROR.CMDQ_ERR activates; CONS stays on the command.
-    q.cons = merge32(q.cons, put32(code, 30, 24), CMDQ_CONS_ERR);
-    this.raiseGerror(GERROR.CMDQ_ERR);
+    this.stopCommandQueue(code);
   }
 
   /**
@@ -897,10 +573,7 @@ export class VirtualSmmu {
     });
     if (!overflow) return;
     // Shown to the guest as an event-queue overflow (only while no overflow is outstanding).
-    const q = this.eventq;
-    if (has32(this.cr0ack, 2) && and32(q.prod, QUEUE_OVF_FLAG) === and32(q.cons, QUEUE_OVF_FLAG)) {
-      q.prod = xor32(q.prod, QUEUE_OVF_FLAG);
-    }
+    if (has32(this.cr0ack, 2)) this.toggleOverflow(this.eventq);
   }
 
   /**
@@ -910,35 +583,12 @@ export class VirtualSmmu {
    * EVENTQ_ABT_ERR. The empty → non-empty transition raises the event-queue interrupt.
    */
   offerEvent(raw: RawEvent): boolean {
-    const q = this.eventq;
-    const enabled = has32(this.cr0ack, 2);
-    const abt = this.errActive(or32(GERROR.EVENTQ_ABT_ERR, GERROR.SFM_ERR));
-    if (!enabled || abt || q.full || !q.consistent) {
+    if (!this.eventqWritable()) {
       this.counters.eventsDiscarded++;
-      if (enabled && !abt && and32(q.prod, QUEUE_OVF_FLAG) === and32(q.cons, QUEUE_OVF_FLAG)) {
-        q.prod = xor32(q.prod, QUEUE_OVF_FLAG);
-      }
+      this.noteEventOverflow();
       return false;
     }
-    if (!this.ram.writeWords(q.entryAddr(q.prod, this.vidr.features.oas), raw)) {
-      this.counters.eventsDiscarded++;
-      // IMPDEF: §7.2.2 — PROD stays exact (the failed record is not covered).
-      this.raiseGerror(GERROR.EVENTQ_ABT_ERR);
-      return false;
-    }
-    const wasEmpty = q.empty;
-    q.advanceProd();
-    this.counters.eventsInjected++;
-    this.opts.trace?.({ kind: 'event', record: decodeEvent(raw) });
-    if (wasEmpty && has32(this.irqCtrlAck, 2)) {
-      this.signal('evtq', this.eventqIrqCfg0, this.eventqIrqCfg1, GERROR.MSI_EVENTQ_ABT_ERR);
-    }
-    return true;
-  }
-
-  /** Whether global error `bit` (a GERROR mask) is active. */
-  errorActive(bit: number): boolean {
-    return this.errActive(bit);
+    return this.writeEvent(raw);
   }
 }
 
