@@ -6,9 +6,8 @@
 // 2^QS is an inconsistent pair (CONSTRAINED UNPREDICTABLE, §3.5.1). The base is aligned down to
 // MAX(queue bytes, 32) and truncated to OAS (§3.4.3). BASE reads back as written.
 
-import { genmask, getBits } from '../arch/bits.ts';
+import { and32, clear32, genmask, getBits, inc32, merge32, sub32 } from '../arch/bits.ts';
 import { QUEUE_PTR_FIELD } from './registers.ts';
-import { and32, clear32, inc32, merge32, sub32 } from './u32.ts';
 
 /** A queue's static description. */
 export interface QueueSpec {

@@ -8,7 +8,20 @@
 // command does, where memory and MSIs go, what an SMMUEN/GBPA change triggers, counters and logs —
 // is left to the subclass through the hook methods below.
 
-import { genmask, getBits, hi32, joinU64, lo32 } from '../arch/bits.ts';
+import {
+  and32,
+  clear32,
+  genmask,
+  getBits,
+  has32,
+  hi32,
+  joinU64,
+  lo32,
+  merge32,
+  or32,
+  put32,
+  xor32,
+} from '../arch/bits.ts';
 import { commandName } from '../arch/cmd.ts';
 import { decodeEvent } from '../arch/evt.ts';
 import { checkCommand, type ReservedFieldPolicy, SYNC_CS } from './commands.ts';
@@ -37,7 +50,6 @@ import {
   STRTAB_BASE_MASK,
 } from './registers.ts';
 import type { SmmuFeatures, TraceSink } from './types.ts';
-import { and32, clear32, has32, merge32, or32, put32, xor32 } from './u32.ts';
 
 /** The interrupt sources of an SMMU (qtest numbering: 0 EVTQ, 1 PRIQ, 2 CMD_SYNC, 3 GERROR). */
 export type IrqLine = 'evtq' | 'priq' | 'cmdq-sync' | 'gerror';

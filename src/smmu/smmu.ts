@@ -9,7 +9,18 @@
 // records and the PRI queue. Behaviour follows the architecture, not QEMU (qemu-oracle.md §6); the
 // few QEMU shapes a comparison needs are opt-in policies.
 
-import { getBits, hex, hi32, lo32, U64_MAX } from '../arch/bits.ts';
+import {
+  and32,
+  get32,
+  getBits,
+  has32,
+  hex,
+  hi32,
+  lo32,
+  or32,
+  put32,
+  U64_MAX,
+} from '../arch/bits.ts';
 import { CMD_OP, commandName } from '../arch/cmd.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import type { SparseMemory } from '../mem/sparse-memory.ts';
@@ -33,7 +44,6 @@ import type {
   TranslationSide,
 } from './types.ts';
 import { FAST_RESULT } from './types.ts';
-import { and32, get32, has32, or32, put32 } from './u32.ts';
 
 /** The wired interrupt outputs (qtest numbering: 0 EVTQ, 1 PRIQ, 2 CMD_SYNC, 3 GERROR). */
 export type { IrqLine };

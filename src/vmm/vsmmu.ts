@@ -12,7 +12,7 @@
 // are the hardware model's (src/smmu/regfile.ts); this file supplies guest RAM, the guest's
 // interrupt handler, counters and logs, and what each trapped command becomes on the host.
 
-import { getBits, hex, hex64, hi32 } from '../arch/bits.ts';
+import { and32, getBits, has32, hex, hex64, hi32, merge32, or32, xor32 } from '../arch/bits.ts';
 import { CFGI_RANGE_ALL, CMD_OP, commandName } from '../arch/cmd.ts';
 import { errnoName } from '../arch/errno.ts';
 import { makeEvent } from '../arch/evt.ts';
@@ -22,7 +22,6 @@ import { getU32 as u32 } from '../iommufd/uapi.ts';
 import type { ReservedFieldPolicy } from '../smmu/commands.ts';
 import { type CoreIrq, SmmuRegisterFile } from '../smmu/regfile.ts';
 import { CERROR, CR0, GBPA, MMIO_BYTES, QUEUE_PTR_FIELD, REG } from '../smmu/registers.ts';
-import { and32, has32, merge32, or32, xor32 } from '../smmu/u32.ts';
 import type { AccelDevice, NestingBackend } from './backend.ts';
 import { bump, type VmmCounters } from './counters.ts';
 import type { GuestRam } from './guest-ram.ts';

@@ -5,22 +5,34 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   addrField,
+  and32,
   bit,
+  bit32,
   bitSet53,
+  clear32,
   ffs53,
   field,
   fls53,
+  fmask32,
+  get32,
+  has32,
   hi32,
   idx,
+  inc32,
   joinU64,
   lo32,
   lowBits,
   maskAddr,
+  merge32,
   numHi,
   numLo,
+  or32,
   or53,
+  put32,
   shr,
+  sub32,
   subset53,
+  xor32,
 } from '../../src/arch/bits.ts';
 
 const U64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
@@ -158,6 +170,53 @@ describe('53-bit bit-set helpers (page-size bitmaps) against bigint', () => {
         expect(bitSet53(x, n)).toBe(((a >> BigInt(n)) & 1n) === 1n);
         expect(fls53(x)).toBe(refFls(a));
         expect(ffs53(x)).toBe(refFfs(a));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('u32 register helpers against bigint', () => {
+  const U32 = fc.bigInt({ min: 0n, max: 2n ** 32n - 1n });
+  const M32 = 2n ** 32n - 1n;
+  const pos = fc
+    .integer({ min: 0, max: 31 })
+    .chain((lo) => fc.integer({ min: lo, max: 31 }).map((hi) => ({ hi, lo })));
+  it('and32, or32, xor32, clear32, merge32, has32, bit32', () => {
+    fc.assert(
+      fc.property(U32, U32, U32, fc.integer({ min: 0, max: 31 }), (a, b, m, n) => {
+        const [x, y, z] = [Number(a), Number(b), Number(m)];
+        expect(BigInt(and32(x, y))).toBe(a & b);
+        expect(BigInt(or32(x, y))).toBe(a | b);
+        expect(BigInt(xor32(x, y))).toBe(a ^ b);
+        expect(BigInt(clear32(x, z))).toBe(a & ~m & M32);
+        expect(BigInt(merge32(x, y, z))).toBe((a & ~m & M32) | (b & m));
+        expect(has32(x, n)).toBe(((a >> BigInt(n)) & 1n) === 1n);
+        expect(BigInt(bit32(n))).toBe(1n << BigInt(n));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('get32, put32, fmask32', () => {
+    fc.assert(
+      fc.property(U32, U32, pos, (a, v, { hi, lo }) => {
+        const width = BigInt(hi - lo + 1);
+        const mask = (1n << width) - 1n;
+        expect(BigInt(get32(Number(a), hi, lo))).toBe((a >> BigInt(lo)) & mask);
+        expect(BigInt(put32(Number(v), hi, lo))).toBe((v & mask) << BigInt(lo));
+        expect(BigInt(fmask32(hi, lo))).toBe(mask << BigInt(lo));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('inc32, sub32 (queue counters)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 31 }), U32, U32, (w, a, b) => {
+        const mod = 1n << BigInt(w);
+        const pa = a % mod;
+        const pb = b % mod;
+        expect(BigInt(inc32(Number(pa), w))).toBe((pa + 1n) % mod);
+        expect(BigInt(sub32(Number(pa), Number(pb), w))).toBe((((pa - pb) % mod) + mod) % mod);
       }),
       { numRuns: 2000 },
     );
