@@ -12,15 +12,10 @@ import { hex, hex64 } from '../arch/bits.ts';
 import { decodeStruct } from '../arch/fields.ts';
 import { STE } from '../arch/ste.ts';
 import type { TraceEvent } from '../arch/trace.ts';
-import { DmaMaster, type DmaPort, deviceIdentity } from '../devices/device.ts';
-import { GuestArmSmmuV3, type GuestDomain, type GuestMaster } from '../guest/arm-smmu-v3.ts';
-import { createHost } from '../iommufd/host.ts';
-import type { PageAllocator } from '../pgtable/allocator.ts';
-import { enableSanitizer } from '../smmu/sanitizer.ts';
-import { Smmu } from '../smmu/smmu.ts';
-import { createTranslation, type TranslationStats } from '../smmu/translate.ts';
+import type { DmaMaster } from '../devices/device.ts';
+import type { GuestDomain, GuestMaster } from '../guest/arm-smmu-v3.ts';
+import { createNestedMachine } from '../scenario/nested-machine.ts';
 import { VMM_CODE_LINES } from '../vmm/code-size.ts';
-import { Vmm } from '../vmm/vmm.ts';
 
 type Out = (s: string) => void;
 
@@ -68,92 +63,27 @@ export function runDemo(out: Out): number {
 
   out(pc.bold('vsmmu — nested SMMUv3 virtualization over Linux iommufd, executable'));
 
-  // ---- host: SMMU hardware model + kernel model --------------------------------------------
-  let stats: Readonly<TranslationStats> | undefined;
-  let hw: Smmu | undefined;
-  const host = createHost({
-    smmus: [
-      {
-        model: (mem, ids, iidr) => {
-          const s: Smmu = new Smmu({
-            mem,
-            idr: ids,
-            iidr,
-            translation: (core) => {
-              const t = createTranslation(core);
-              stats = t.stats;
-              return t;
-            },
-          });
-          hw = s;
-          return {
-            read32: (o) => s.read32(o),
-            write32: (o, v) => s.write32(o, v),
-            read64: (o) => s.mmioRead(o, 8),
-            write64: (o, v) => s.mmioWrite(o, 8, v),
-            recordEvent: (r) => s.recordEvent(r),
-            translate: (q) => s.translate(q),
-          };
-        },
-      },
-    ],
-  });
-  const hostSmmu = host.smmu(0);
-  // The stale-translation sanitizer watches every page-table write, invalidation and DMA.
-  const sanitizer = hw ? enableSanitizer(hw) : undefined;
-
-  // ---- VMM: iommufd objects through the ioctl facade, and the vSMMU ------------------------
+  // ---- host (SMMU model + kernel model), VMM (iommufd objects, vSMMU), guest driver -----------
   head('1. Boot: the VMM builds its iommufd objects and a virtual SMMUv3');
   const ioctls: { name: string; ret: number }[] = [];
-  const vmmLog: string[] = [];
-  let driver: GuestArmSmmuV3 | undefined;
-  const vmm = Vmm.create(host.process(), {
+  const m = createNestedMachine({
+    devices: [{ name: 'dma0', vsid: VSID }],
     ram: { base: GUEST_BASE, size: GUEST_SIZE },
-    smmus: [
-      {
-        devices: [{ path: '/dev/vfio/devices/vfio0', vsid: VSID, name: 'dma0' }],
-        options: {
-          policy: 'log-event-abort',
-          irq: (line) => {
-            if (driver && line !== 'cmdq-sync') driver.interrupt(line);
-          },
-        },
-      },
-    ],
-    log: (e) => vmmLog.push(e.text),
+    // The stale-translation sanitizer watches every page-table write, invalidation and DMA.
+    sanitizer: true,
     trace: (e: TraceEvent) => {
       if (e.kind === 'ioctl') ioctls.push({ name: e.name, ret: e.ret });
     },
   });
-  const vsmmu = vmm.smmus[0] as Vmm['smmus'][number];
+  const { host, hw, vmm, driver: drv, guestLog, sanitizer } = m;
+  const stats = m.translation.stats;
+  const hostSmmu = host.smmu(0);
   const setup = ioctls.map((i) => i.name.replace(/^(IOMMU_|VFIO_DEVICE_)/, ''));
   out(`VMM ioctls: ${pc.cyan(setup.join(' → '))}`);
   check(
     ioctls.every((i) => i.ret === 0),
     'a set-up ioctl failed',
   );
-
-  // ---- guest: a Linux-like arm-smmu-v3 driver in guest RAM ----------------------------------
-  let next = GUEST_BASE + (1 << 20);
-  const alloc: PageAllocator = {
-    alloc(bytes: number): number | undefined {
-      let size = 64;
-      while (size < bytes) size *= 2;
-      const a = Math.ceil(next / size) * size;
-      if (a + size > GUEST_BASE + GUEST_SIZE) return undefined;
-      next = a + size;
-      vmm.ram.writeBytes(a, new Uint8Array(size));
-      return a;
-    },
-    free(): void {},
-  };
-  const guestLog: string[] = [];
-  driver = new GuestArmSmmuV3(
-    { mmio: vsmmu, ram: { mem: vmm.ram.guestView(), alloc }, log: (l) => guestLog.push(l) },
-    { interrupts: 'wired' },
-  );
-  const drv = driver;
-  check(drv.probe() === 0, 'guest driver probe failed');
   const features = guestLog.find((l) => /feature|ias|oas/i.test(l));
   out(`guest driver probed the vSMMU${features ? `: ${pc.dim(features.trim())}` : ''}`);
 
@@ -186,15 +116,14 @@ export function runDemo(out: Out): number {
   const pattern = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);
   vmm.ram.writeBytes(BUF, pattern);
   check(drv.map(domain as GuestDomain, IOVA, BUF, 4096) === 0, 'guest map failed');
-  const port: DmaPort = { translate: (r) => host.dma(0, r), mem: host.mem };
-  const dev = new DmaMaster(deviceIdentity({ name: 'dma0', streamIds: [PSID] }), port);
-  const walksBefore = stats?.walks ?? 0;
+  const dev = m.dma.get('dma0') as DmaMaster;
+  const walksBefore = stats.walks ?? 0;
   const rd = dev.read(IOVA, pattern.length);
   const same = rd.ok && rd.data.every((b, i) => b === pattern[i]);
   out(
     `device reads ${pattern.length} bytes at IOVA ${hex(IOVA)} → guest PA ${hex(BUF)}: ${
       same ? pc.green('data matches') : pc.red('data differs')
-    } (${(stats?.walks ?? 0) - walksBefore} stage walks, nested)`,
+    } (${(stats.walks ?? 0) - walksBefore} stage walks, nested)`,
   );
   check(same, 'DMA data');
   const again = dev.read(IOVA + 8, 8);
@@ -269,11 +198,11 @@ export function runDemo(out: Out): number {
     .map(([k, v]) => `${k.replace(/^IOMMU_/, '')}×${v}`)
     .join(' ');
   out(`guest exits ${c.exits} (${c.cmdqProdWrites} CMDQ_PROD writes); ioctls ${ioctlText}`);
-  const smmuCmds = hw?.commandCounts ?? {};
+  const smmuCmds = hw.commandCounts;
   out(
     `host SMMU commands ${Object.entries(smmuCmds)
       .map(([k, v]) => `${k}×${v}`)
-      .join(' ')}; walks ${stats?.walks ?? 0}, TLB hits ${stats?.tlbHits ?? 0}; memory accesses ${
+      .join(' ')}; walks ${stats.walks ?? 0}, TLB hits ${stats.tlbHits ?? 0}; memory accesses ${
       host.mem.accesses
     }`,
   );

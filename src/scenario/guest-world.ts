@@ -19,9 +19,7 @@ import {
   IOMMU_PROT,
   isErr,
 } from '../guest/arm-smmu-v3.ts';
-import type { PageAllocator } from '../pgtable/allocator.ts';
 import { VMM_CODE_LINES } from '../vmm/code-size.ts';
-import type { GuestRam as VmmGuestRam } from '../vmm/guest-ram.ts';
 import { DEFAULT_RAM_BASE, Vmm } from '../vmm/vmm.ts';
 import {
   type DmaOutcome,
@@ -32,53 +30,12 @@ import {
   type StepOutcome,
   type World,
 } from './machine.ts';
+import { GuestRamAllocator } from './nested-machine.ts';
 import type { ScenarioTrace } from './result.ts';
 import type { Machine } from './schema.ts';
 
 /** Default guest RAM size of a scenario guest (16 MiB). */
 export const SCENARIO_GUEST_RAM = 16 * 1024 * 1024;
-
-/**
- * dma_alloc_coherent for the guest kernel: zeroed, naturally aligned blocks from guest RAM
- * (allocated bottom-up, freed blocks reused per size), written through the VMM's RAM mapping.
- */
-class GuestRamAllocator implements PageAllocator {
-  private next: number;
-  private readonly end: number;
-  private readonly ram: VmmGuestRam;
-  private readonly free_ = new Map<number, number[]>();
-  private readonly live = new Map<number, number>();
-
-  constructor(ram: VmmGuestRam) {
-    this.ram = ram;
-    this.next = ram.base;
-    this.end = ram.base + ram.size;
-  }
-
-  alloc(bytes: number): number | undefined {
-    let size = 64;
-    while (size < bytes) size *= 2;
-    let addr = this.free_.get(size)?.pop();
-    if (addr === undefined) {
-      const start = Math.ceil(this.next / size) * size;
-      if (start + size > this.end) return undefined;
-      addr = start;
-      this.next = start + size;
-    }
-    this.ram.writeBytes(addr, new Uint8Array(size));
-    this.live.set(addr, size);
-    return addr;
-  }
-
-  free(addr: number, _bytes: number): void {
-    const size = this.live.get(addr);
-    if (size === undefined) return;
-    this.live.delete(addr);
-    const list = this.free_.get(size) ?? [];
-    list.push(addr);
-    this.free_.set(size, list);
-  }
-}
 
 interface GuestDev {
   readonly name: string;

@@ -11,6 +11,14 @@ export {
   ScenarioError,
 } from './load.ts';
 export {
+  createNestedMachine,
+  GuestRamAllocator,
+  NESTED_RAM_BASE,
+  type NestedDevice,
+  type NestedMachine,
+  type NestedMachineOptions,
+} from './nested-machine.ts';
+export {
   bytesHex,
   formatResult,
   formatTrace,
