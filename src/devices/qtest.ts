@@ -81,6 +81,41 @@ function num(word: string | undefined, what: string): bigint {
   return v;
 }
 
+/**
+ * A plain number word as a number, without a bigint: `0x`/`0X` and 1..13 hex digits, `0`, or
+ * 1..15 decimal digits without a leading zero (all below 2^53, and parseStrtoull gives the same
+ * value for them); −1 for any other word, which then goes through `num`.
+ */
+export function quickNum(w: string | undefined): number {
+  if (w === undefined) return -1;
+  const n = w.length;
+  const c0 = w.charCodeAt(0);
+  if (c0 === 48) {
+    if (n === 1) return 0;
+    if (n < 3 || n > 15 || (w.charCodeAt(1) | 32) !== 120) return -1;
+    let v = 0;
+    for (let i = 2; i < n; i++) {
+      const d = hex2nib(w.charCodeAt(i));
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  }
+  if (n < 1 || n > 15) return -1;
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const d = w.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/** `OK 0x%016x` of a value below 2^53. */
+function okHex64(v: number): string {
+  return `OK 0x${v.toString(16).padStart(16, '0')}`;
+}
+
 function transferLength(word: string | undefined): number {
   const len = num(word, 'size');
   if (len > BigInt(QTEST_MAX_TRANSFER)) {
@@ -228,19 +263,31 @@ export class QtestServer {
   private dispatch(words: string[]): string {
     const cmd = words[0] as string;
     if (cmd === '') throw new Malformed('empty command');
-    const m = /^(read|write)([bwlq])$/.exec(cmd);
-    if (m) {
-      const size = SIZES[m[2] as keyof typeof SIZES];
-      const addr = num(words[1], 'address');
-      if (m[1] === 'write') {
+    switch (cmd) {
+      case 'readb':
+      case 'readw':
+      case 'readl':
+      case 'readq': {
+        const size = SIZES[cmd.charAt(4) as keyof typeof SIZES];
+        if (size <= 4) {
+          // Number path for RAM and register reads (no bigint); anything else below.
+          const a = quickNum(words[1]);
+          const v = a >= 0 ? this.machine.readSmall(a, size as 1 | 2 | 4) : -1;
+          if (v >= 0) return okHex64(v);
+        }
+        const v = this.machine.read(num(words[1], 'address'), size);
+        return `OK 0x${v.toString(16).padStart(16, '0')}`;
+      }
+      case 'writeb':
+      case 'writew':
+      case 'writel':
+      case 'writeq': {
+        const size = SIZES[cmd.charAt(5) as keyof typeof SIZES];
+        const addr = num(words[1], 'address');
         const value = num(words[2], 'value');
         this.machine.write(addr, size, value);
         return 'OK';
       }
-      const v = this.machine.read(addr, size);
-      return `OK 0x${v.toString(16).padStart(16, '0')}`;
-    }
-    switch (cmd) {
       case 'read': {
         const addr = num(words[1], 'address');
         const len = transferLength(words[2]);
@@ -348,6 +395,25 @@ export class QtestServer {
   }
 
   private smmuDma(all: string[]): string {
+    const t = this.translator;
+    if (all.length === 6 && all[5] === 'R' && t?.translateFast !== undefined) {
+      // Number path for a well-formed read with plain numbers; anything else below.
+      const sid = quickNum(all[1]);
+      const ssid = all[2] === '-' ? -1 : quickNum(all[2]);
+      const iova = quickNum(all[3]);
+      const len = quickNum(all[4]);
+      if (
+        sid >= 0 &&
+        sid <= 0xffff_ffff &&
+        (all[2] === '-' || (ssid >= 0 && ssid <= 0xf_ffff)) &&
+        iova >= 0 &&
+        len >= 1 &&
+        len <= SMMU_DMA_MAX_LEN &&
+        iova + len <= 2 ** 53
+      ) {
+        return this.dmaFast(t, sid, ssid, iova, len, undefined);
+      }
+    }
     const words = [...all];
     while (words.length > 1 && words[words.length - 1] === '') words.pop();
     if (words.length < 6) throw new Malformed('usage: smmu_dma SID SSID IOVA LEN R|W [0xHEX]');
@@ -383,26 +449,12 @@ export class QtestServer {
       throw new Malformed(`direction '${dir}' is not R or W`);
     }
     if (words.length > 7) throw new Malformed('too many arguments');
-    const t = this.translator;
     if (!t) return 'FAIL no SMMU';
+    if (t.translateFast !== undefined && iova + lenB <= 2n ** 53n) {
+      return this.dmaFast(t, Number(sid), ssid ?? -1, Number(iova), len, data);
+    }
     const read = data === undefined ? new Uint8Array(len) : undefined;
     let done = 0;
-    if (t.translateFast !== undefined && iova + lenB <= 2n ** 53n) {
-      // Number path: no request object or result bigint per transaction.
-      const va0 = Number(iova);
-      const sidN = Number(sid);
-      const flags = data ? 1 : 0;
-      while (done < len) {
-        const va = va0 + done;
-        const n = Math.min(len - done, 4096 - (va % 4096));
-        const pa = t.translateFast(sidN, ssid ?? -1, va, flags);
-        if (pa < 0) return 'FAIL fault';
-        if (data) this.machine.writeBytes(BigInt(pa), data.subarray(done, done + n));
-        else (read as Uint8Array).set(this.machine.readBytes(BigInt(pa), n), done);
-        done += n;
-      }
-      return read ? `OK 0x${toHex(read)}` : 'OK';
-    }
     while (done < len) {
       const va = iova + BigInt(done);
       const n = Math.min(len - done, 4096 - Number(va & 0xfffn));
@@ -410,6 +462,39 @@ export class QtestServer {
       if (!r.ok) return 'FAIL fault';
       if (data) this.machine.writeBytes(r.pa, data.subarray(done, done + n));
       else (read as Uint8Array).set(this.machine.readBytes(r.pa, n), done);
+      done += n;
+    }
+    return read ? `OK 0x${toHex(read)}` : 'OK';
+  }
+
+  /**
+   * `smmu_dma` on the number path (translateFast; addresses below 2^53): no request object or
+   * bigint per transaction. Same order of effects as the general path.
+   */
+  private dmaFast(
+    t: DmaTranslator,
+    sid: number,
+    ssid: number,
+    va0: number,
+    len: number,
+    data: Uint8Array | undefined,
+  ): string {
+    const fast = t.translateFast as NonNullable<DmaTranslator['translateFast']>;
+    const m = this.machine;
+    const flags = data ? 1 : 0;
+    let read: Uint8Array | undefined;
+    let done = 0;
+    while (done < len) {
+      const va = va0 + done;
+      const n = Math.min(len - done, 4096 - (va % 4096));
+      const pa = fast.call(t, sid, ssid, va, flags);
+      if (pa < 0) return 'FAIL fault';
+      if (data) m.writeBytes(pa, data.subarray(done, done + n));
+      else if (n === len) read = m.readBytes(pa, n);
+      else {
+        if (read === undefined) read = new Uint8Array(len);
+        read.set(m.readBytes(pa, n), done);
+      }
       done += n;
     }
     return read ? `OK 0x${toHex(read)}` : 'OK';

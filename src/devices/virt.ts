@@ -138,8 +138,42 @@ export class VirtMachine {
     this.writeBytes(addr, b);
   }
 
-  /** Reads `len` bytes starting at `addr` (split per region). */
-  readBytes(addr: bigint, len: number): Uint8Array {
+  /**
+   * Number path of `read` for 1-, 2- or 4-byte accesses at a safe-integer address: the value,
+   * or −1 when the access is not an aligned RAM word, a RAM byte or an aligned SMMU register
+   * (then `read` does it). Same effects as `read`.
+   */
+  readSmall(a: number, size: 1 | 2 | 4): number {
+    if (!(a >= 0 && a < Number.MAX_SAFE_INTEGER)) return -1;
+    if (a >= this.ramBase && a + size <= this.ramEnd) {
+      if (size === 4 && (a & 3) === 0) return this.mem.read32(a);
+      if (size === 1) return this.mem.read8(a);
+      return -1;
+    }
+    if (
+      size === 4 &&
+      this.smmu &&
+      a >= VIRT_SMMU_BASE &&
+      a + 4 <= VIRT_SMMU_BASE + VIRT_SMMU_SIZE &&
+      (a & 3) === 0
+    ) {
+      const v = this.smmu.mmioRead(a - VIRT_SMMU_BASE, 4);
+      return typeof v === 'number' ? v >>> 0 : Number(BigInt.asUintN(32, v));
+    }
+    return -1;
+  }
+
+  /**
+   * Reads `len` bytes starting at `addr` (split per region). A number address (a safe integer)
+   * whose range lies inside RAM is read directly.
+   */
+  readBytes(addr: bigint | number, len: number): Uint8Array {
+    if (typeof addr === 'number') {
+      if (addr >= this.ramBase && addr + len <= this.ramEnd && Number.isSafeInteger(addr)) {
+        return this.mem.readBytes(addr, len);
+      }
+      return this.readBytes(BigInt(addr), len);
+    }
     const out = new Uint8Array(len);
     this.walk(addr, len, (kind, a, off, n) => {
       if (kind === 'ram') out.set(this.mem.readBytes(a, n), off);
@@ -148,8 +182,19 @@ export class VirtMachine {
     return out;
   }
 
-  /** Writes `data` starting at `addr` (split per region; unassigned bytes are dropped). */
-  writeBytes(addr: bigint, data: Uint8Array): void {
+  /**
+   * Writes `data` starting at `addr` (split per region; unassigned bytes are dropped). A number
+   * address (a safe integer) whose range lies inside RAM is written directly.
+   */
+  writeBytes(addr: bigint | number, data: Uint8Array): void {
+    if (typeof addr === 'number') {
+      if (addr >= this.ramBase && addr + data.length <= this.ramEnd && Number.isSafeInteger(addr)) {
+        this.mem.writeBytes(addr, data);
+        return;
+      }
+      this.writeBytes(BigInt(addr), data);
+      return;
+    }
     this.walk(addr, data.length, (kind, a, off, n) => {
       if (kind === 'ram') this.mem.writeBytes(a, data.subarray(off, off + n));
       else if (kind === 'mmio') this.mmioPiece(a, n, undefined, data.subarray(off, off + n));
