@@ -8,12 +8,9 @@
 // ops with the TLB warm, and the guest exits and ioctls per guest op.
 
 import { bench, do_not_optimize } from 'mitata';
-import { GuestArmSmmuV3, type GuestDomain } from '../src/guest/arm-smmu-v3.ts';
-import { createHost, type Host } from '../src/iommufd/host.ts';
-import { Smmu } from '../src/smmu/smmu.ts';
-import { createTranslation } from '../src/smmu/translate.ts';
+import type { GuestDomain } from '../src/guest/arm-smmu-v3.ts';
+import { createNestedMachine, type NestedMachine } from '../src/scenario/nested-machine.ts';
 import type { TranslateRequest } from '../src/smmu/types.ts';
-import { Vmm } from '../src/vmm/index.ts';
 import { type Figure, fmtNs, fmtRate, medianNs, type Results } from './summary.ts';
 
 const BASE = 0x4000_0000;
@@ -25,68 +22,18 @@ const PAGES = 256;
 const IOVA = 0x10_0000;
 
 interface World {
-  host: Host;
-  vmm: Vmm;
-  driver: GuestArmSmmuV3;
+  host: NestedMachine['host'];
+  vmm: NestedMachine['vmm'];
+  driver: NestedMachine['driver'];
   dom: GuestDomain;
 }
 
 export function world(): World {
-  const host = createHost({
-    smmus: [
-      {
-        model: (mem, ids, iidr) => {
-          const s = new Smmu({
-            mem,
-            idr: ids,
-            iidr,
-            translation: (core) => createTranslation(core),
-          });
-          return {
-            read32: (o) => s.read32(o),
-            write32: (o, v) => s.write32(o, v),
-            read64: (o) => s.mmioRead(o, 8),
-            write64: (o, v) => s.mmioWrite(o, 8, v),
-            recordEvent: (r) => s.recordEvent(r),
-            translate: (q) => s.translate(q),
-          };
-        },
-      },
-    ],
-  });
-  let driver: GuestArmSmmuV3 | undefined;
-  const vmm = Vmm.create(host.process(), {
+  const m = createNestedMachine({
+    devices: [{ name: 'dma', vsid: VSID }],
     ram: { base: BASE, size: SIZE },
-    smmus: [
-      {
-        devices: [{ path: '/dev/vfio/devices/vfio0', vsid: VSID, name: 'dma' }],
-        options: { irq: (l) => driver?.interrupt(l) },
-      },
-    ],
   });
-  // The guest kernel's page allocator: zeroed, naturally aligned blocks above the first MiB.
-  let next = BASE + (1 << 20);
-  const alloc = {
-    alloc(bytes: number): number | undefined {
-      let size = 64;
-      while (size < bytes) size *= 2;
-      const a = Math.ceil(next / size) * size;
-      if (a + size > BUF) return undefined;
-      next = a + size;
-      vmm.ram.writeBytes(a, new Uint8Array(size));
-      return a;
-    },
-    free(): void {},
-  };
-  driver = new GuestArmSmmuV3(
-    {
-      mmio: vmm.smmus[0] as Vmm['smmus'][number],
-      ram: { mem: vmm.ram.guestView(), alloc },
-      log: () => {},
-    },
-    { msiDoorbell: BASE + 0x1000, interrupts: 'wired' },
-  );
-  if (driver.probe() !== 0) throw new Error('guest probe failed');
+  const { host, vmm, driver } = m;
   const dev = driver.addDevice({ name: 'dma', sids: [VSID] });
   const dom = driver.allocDomain({ stage: 1 });
   if (typeof dev === 'number' || typeof dom === 'number') throw new Error('guest set-up failed');
