@@ -2190,24 +2190,21 @@ export class GuestArmSmmuV3 {
 
   /** Attaches the identity domain: a bypass STE (or S1DSS=bypass while PASIDs are in use). */
   attachIdentity(master: GuestMaster): number {
-    this.requireProbed();
-    if (!master.present) return -ENODEV;
-    this.enter();
-    try {
-      this.attachIdentityLocked(master);
-      return 0;
-    } finally {
-      this.leave();
-    }
+    return this.onPresentMaster(master, () => this.attachIdentityLocked(master));
   }
 
   /** Attaches the blocked domain: an abort STE (or S1DSS=terminate while PASIDs are in use). */
   attachBlocked(master: GuestMaster): number {
+    return this.onPresentMaster(master, () => this.attachBlockedLocked(master));
+  }
+
+  /** Runs `fn` inside the driver for a probed, present master: 0, or -ENODEV when unplugged. */
+  private onPresentMaster(master: GuestMaster, fn: () => void): number {
     this.requireProbed();
     if (!master.present) return -ENODEV;
     this.enter();
     try {
-      this.attachBlockedLocked(master);
+      fn();
       return 0;
     } finally {
       this.leave();
