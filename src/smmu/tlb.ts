@@ -273,10 +273,14 @@ export class Tlb {
    * (shifts, no float division): the same buckets as `bucket`.
    */
   lookup(ctx: TlbContext, addr: number): number {
-    const present = ctx.present;
-    const n = present.length;
-    if (n === 0) return -1;
-    const id = ctx.id;
+    return this.lookupPair(undefined, ctx, addr);
+  }
+
+  /**
+   * `lookup` in `first` (when given), then in `second` if that misses: one probe body for both,
+   * so a caller's hit path has a single (inlinable) call. Contexts without entries cost nothing.
+   */
+  lookupPair(first: TlbContext | undefined, second: TlbContext, addr: number): number {
     const lo = addr >>> 0;
     // addr < 2^53: the high word is exact and below 2^21.
     const hi = (addr - lo) * 2.3283064365386963e-10;
@@ -284,33 +288,40 @@ export class Tlb {
     const mask = this.indexMask;
     const hs = this.hashShift;
     const sBlock = this.sBlock;
-    for (let k = 0; k < n; k++) {
-      const c = present[k] as number;
-      const shift = SHIFTS[c] as number;
-      let bLo: number;
-      let bHi: number;
-      if (shift < 32) {
-        bLo = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
-        bHi = hi >>> shift;
-      } else {
-        bLo = hi >>> (shift - 32);
-        bHi = 0;
-      }
-      const block = bHi * 4294967296 + bLo;
-      const x = bLo ^ Math.imul(bHi, 0x85eb_ca6b) ^ Math.imul(id * 16 + c, 0xc2b2_ae35);
-      for (let i = Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> hs; ; i = (i + 1) & mask) {
-        const s = index[i] as number;
-        if (s < 0) break;
-        if (sBlock[s] === block && this.sCtx[s] === id && this.sShift[s] === shift) {
-          if (this.lru && this.tail !== s) {
-            this.unlink(s);
-            this.linkTail(s);
+    let ctx = first ?? second;
+    for (;;) {
+      const present = ctx.present;
+      const n = present.length;
+      const id = ctx.id;
+      for (let k = 0; k < n; k++) {
+        const c = present[k] as number;
+        const shift = SHIFTS[c] as number;
+        let bLo: number;
+        let bHi: number;
+        if (shift < 32) {
+          bLo = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
+          bHi = hi >>> shift;
+        } else {
+          bLo = hi >>> (shift - 32);
+          bHi = 0;
+        }
+        const block = bHi * 4294967296 + bLo;
+        const x = bLo ^ Math.imul(bHi, 0x85eb_ca6b) ^ Math.imul(id * 16 + c, 0xc2b2_ae35);
+        for (let i = Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> hs; ; i = (i + 1) & mask) {
+          const s = index[i] as number;
+          if (s < 0) break;
+          if (sBlock[s] === block && this.sCtx[s] === id && this.sShift[s] === shift) {
+            if (this.lru && this.tail !== s) {
+              this.unlink(s);
+              this.linkTail(s);
+            }
+            return s;
           }
-          return s;
         }
       }
+      if (ctx === second) return -1;
+      ctx = second;
     }
-    return -1;
   }
 
   /** Output address of `addr` through `slot`. */

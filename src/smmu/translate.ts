@@ -514,8 +514,12 @@ class TranslationModel implements Translation {
         (req.access === 'write' ? 1 : 0) +
         (req.priv === true ? 2 : 0) +
         (req.inst === true ? 4 : 0);
-      const pa = this.fastHit(req.sid, req.ssid ?? -1, Number(req.iova), flags);
-      if (pa >= 0) return this.lastResult();
+      const va = Number(req.iova);
+      const slot = this.fastHit(req.sid, req.ssid ?? -1, va, flags);
+      if (slot >= 0) {
+        this.lastPa = this.tlb.outputOf(slot, va);
+        return this.lastResult();
+      }
     }
     this.stats.transactions++;
     const obs = this.observer;
@@ -528,10 +532,22 @@ class TranslationModel implements Translation {
   }
 
   translateFast(sid: number, ssid: number, va: number, flags: number): number {
+    // Kept small so V8 inlines it (and fastHit) into the caller; everything else is fastMiss.
     if (this.observer === undefined && this.core.trace === undefined) {
-      const pa = this.fastHit(sid, ssid, va, flags);
-      if (pa >= 0) return pa;
+      // fastHit returns the slot (a small integer); the PA is computed here, in the part that
+      // V8 inlines into the caller.
+      const slot = this.fastHit(sid, ssid, va, flags);
+      if (slot >= 0) {
+        const pa = this.tlb.outputOf(slot, va);
+        this.lastPa = pa;
+        return pa;
+      }
     }
+    return this.fastMiss(sid, ssid, va, flags);
+  }
+
+  /** The general path of a number-path transaction (anything but a remembered TLB hit). */
+  private fastMiss(sid: number, ssid: number, va: number, flags: number): number {
     this.stats.transactions++;
     const write = (flags & 1) !== 0;
     const priv = (flags & 2) !== 0;
@@ -611,7 +627,8 @@ class TranslationModel implements Translation {
 
   /**
    * The TLB-hit path without objects or bigints: remembered configuration → TLB lookup →
-   * permission check → PA. It has exactly the effects of the general path on a hit (cache LRU
+   * permission check → the TLB slot (the caller computes the PA and sets `lastPa`). It has
+   * exactly the effects of the general path on a hit (cache LRU
    * stamps, counters); anything else (a miss, a fault, another configuration) returns −1
    * before any effect but the TLB's LRU order, which the general path then updates the same way.
    */
@@ -628,8 +645,8 @@ class TranslationModel implements Translation {
     const exec = inst && !write;
     const tlb = this.tlb;
     const ctxA = this.mCtxA;
-    let slot = ctxA !== undefined ? tlb.lookup(ctxA, va) : -1;
-    if (slot < 0) slot = tlb.lookup(this.mCtxG as TlbContext, va);
+    // The ASID-tagged context first, then the global one, in one call.
+    const slot = tlb.lookupPair(ctxA, this.mCtxG as TlbContext, va);
     if (slot < 0) return -1;
     if (checkPermission(tlb.perm1(slot), write, exec, priv) !== PERM_CHECK.OK) return -1;
     if (this.mNested && checkPermission(tlb.perm2(slot), write, exec, priv) !== PERM_CHECK.OK) {
@@ -642,14 +659,12 @@ class TranslationModel implements Translation {
     st.steHits++;
     st.cdHits++;
     st.tlbHits++;
-    const pa = tlb.outputOf(slot, va);
     this.lastFail = undefined;
-    this.lastPa = pa;
     this.lastAttr = tlb.attr(slot);
     this.lastAlloc = -1;
     this.lastPriv = priv;
     this.lastInst = inst;
-    return pa;
+    return slot;
   }
 
   /** Remembers the configuration of a transaction about to enter stage 1 (see fastHit). */
