@@ -6,7 +6,7 @@
 // schema cannot see (names against the UAPI and event tables, labels bound before use, alignment).
 // No file system here (the playground parses text too); file.ts reads files.
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { VsmmuError } from '../arch/errors.ts';
 import { checkScenario } from './check.ts';
@@ -177,7 +177,26 @@ export function parseScenario(text: string, file: string): Scenario {
       }),
     );
   }
-  const js = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 1000 }) as unknown;
+  } catch (e) {
+    // The yaml library reports an alias without an earlier anchor, or an alias expansion over
+    // maxAliasCount, only while building the value (a ReferenceError): point at the first alias
+    // that does not resolve, else at the first alias.
+    let at: number | undefined;
+    let first: number | undefined;
+    visit(doc, {
+      Alias(_, node) {
+        const off = node.range?.[0];
+        first ??= off;
+        if (at === undefined && !node.resolve(doc)) at = off;
+      },
+    });
+    const p = lc.linePos(at ?? first ?? 0);
+    const message = e instanceof Error ? (e.message.split('\n')[0] ?? e.message) : String(e);
+    throw new ScenarioError([{ file, line: p.line, col: p.col, message }]);
+  }
   if (js === null || typeof js !== 'object' || Array.isArray(js)) {
     throw new ScenarioError([
       loc.diag([], 'a scenario is a mapping with `steps:` (and optionally `name:`, `machine:`)'),
