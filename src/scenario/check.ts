@@ -270,6 +270,9 @@ export function checkScenario(sc: Scenario, loc: Locator): Diagnostic[] {
       }
       case 'attach': {
         needDevice(st.s.attach, at('attach'));
+        needErrno(st.s.expect, at('expect'));
+        // A step that expects the driver to refuse may name a PASID the driver rejects (EINVAL).
+        const mustWork = (st.s.expect ?? 'ok') === 'ok';
         const type = st.s.type ?? 's1';
         const prev = domains.get(st.s.domain);
         if (prev !== undefined && st.s.type !== undefined && prev !== type) {
@@ -277,12 +280,12 @@ export function checkScenario(sc: Scenario, loc: Locator): Diagnostic[] {
         }
         if (prev === undefined) domains.set(st.s.domain, type);
         if (st.s.ssid !== undefined) {
-          if (st.s.ssid === 0)
+          if (st.s.ssid === 0 && mustWork)
             bad(at('ssid'), `${pathOf(at('ssid'))}: PASIDs start at 1 (0 is the RID)`);
           if ((prev ?? type) !== 's1')
             bad(at('ssid'), `${pathOf(at('ssid'))}: only s1 domains attach to a PASID`);
           const dev = (m.devices ?? DEFAULT_DEVICES).find((d) => d.name === st.s.attach);
-          if (dev && st.s.ssid >= 2 ** (dev['pasid-bits'] ?? 0)) {
+          if (mustWork && dev && st.s.ssid >= 2 ** (dev['pasid-bits'] ?? 0)) {
             bad(
               at('ssid'),
               `${pathOf(at('ssid'))}: ${st.s.attach} has ${dev['pasid-bits'] ?? 0} PASID bits (machine.devices pasid-bits)`,
@@ -293,6 +296,7 @@ export function checkScenario(sc: Scenario, loc: Locator): Diagnostic[] {
       }
       case 'detach':
         needDevice(st.s.detach, at('detach'));
+        needErrno(st.s.expect, at('expect'));
         break;
       case 'ste':
         needDevice(st.s.ste, at('ste'));
@@ -303,6 +307,7 @@ export function checkScenario(sc: Scenario, loc: Locator): Diagnostic[] {
       case 'map':
       case 'unmap': {
         const name = st.kind === 'map' ? st.s.map : st.s.unmap;
+        needErrno(st.s.expect, at('expect'));
         const type = domains.get(name);
         if (type === undefined) {
           bad(

@@ -124,7 +124,7 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
   const dataAlloc = ram.alloc;
 
   const fail = (what: string, ret: number): StepOutcome =>
-    ret < 0 ? { ok: false, detail: `${what}: ${errnoName(ret)}` } : { ok: true };
+    ret < 0 ? { ok: false, detail: `${what}: ${errnoName(ret)}`, errno: ret } : { ok: true };
   const present = (name: string): GuestDev | string => {
     const d = devs.get(name);
     if (!d) return `no device ${name}`;
@@ -228,6 +228,7 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
       if (!dom) return { ok: false, detail: `domain ${name} has no page table` };
       const n = drv.unmap(dom, iova, Number(size));
       settle();
+      if (n < 0) return fail(`unmap ${hex(iova)}`, n);
       if (n !== Number(size))
         return { ok: false, detail: `unmap ${hex(iova)} unmapped ${n} bytes` };
       return { ok: true };

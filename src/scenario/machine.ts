@@ -72,6 +72,8 @@ export interface StepOutcome {
   readonly ok: boolean;
   /** Why it failed. */
   readonly detail?: string;
+  /** The negative errno a failing guest-driver call returned (absent: no errno to report). */
+  readonly errno?: number;
 }
 
 /** A device DMA. */

@@ -20,6 +20,7 @@ import {
   countersOf,
   hostDma,
   openRawFds,
+  type StepOutcome,
   takeHostLog,
   type World,
 } from './machine.ts';
@@ -499,29 +500,58 @@ class Runner {
   private guestStep(step: Step, res: StepResult): Mismatch | undefined {
     const g = this.w.guest;
     if (!g) return new Mismatch(`'${step.kind}' needs a guest`, 'machine.guest', null);
-    const outcome = (what: string, o: { ok: boolean; detail?: string }) =>
+    const outcome = (what: string, o: StepOutcome) =>
       o.ok
         ? undefined
         : new Mismatch(`${what}${o.detail ? `: ${o.detail}` : ''}`, 'ok', o.detail ?? 'failed');
+    /** A guest-driver call: its errno is reported, and `expect` may require one. */
+    const driver = (what: string, o: StepOutcome, expect: string | undefined) => {
+      if (o.errno !== undefined) {
+        res.ret = o.errno;
+        res.errno = errnoName(o.errno);
+      }
+      const want = expect ?? 'ok';
+      if (want === 'ok') return outcome(what, o);
+      const actual = o.ok
+        ? 'ok'
+        : o.errno !== undefined
+          ? errnoName(o.errno)
+          : (o.detail ?? 'failed');
+      res.expected = want;
+      res.actual = actual;
+      if (!o.ok && o.errno !== undefined && o.errno === -(errnoNumber(want) ?? 0)) return undefined;
+      return new Mismatch(
+        `${what} returned ${actual}, expected ${want}${o.detail && !o.ok ? ` (${o.detail})` : ''}`,
+        want,
+        actual,
+      );
+    };
     switch (step.kind) {
       case 'attach':
-        return outcome(
+        return driver(
           `attach ${step.s.attach}`,
           g.attach(step.s.attach, step.s.domain, step.s.type ?? 's1', step.s.ssid),
+          step.s.expect,
         );
       case 'detach':
-        return outcome(`detach ${step.s.detach}`, g.detach(step.s.detach, step.s.ssid));
+        return driver(
+          `detach ${step.s.detach}`,
+          g.detach(step.s.detach, step.s.ssid),
+          step.s.expect,
+        );
       case 'hot-unplug':
         return outcome(`hot-unplug ${step.s['hot-unplug']}`, g.hotUnplug(step.s['hot-unplug']));
       case 'map':
-        return outcome(
+        return driver(
           `map ${hex(step.s.iova)}`,
           g.map(step.s.map, step.s.iova, step.s.size, step.s.pa, step.s.prot ?? 'rw'),
+          step.s.expect,
         );
       case 'unmap':
-        return outcome(
+        return driver(
           `unmap ${hex(step.s.iova)}`,
           g.unmap(step.s.unmap, step.s.iova, step.s.size),
+          step.s.expect,
         );
       case 'mmio-write': {
         const { offset, size } = regOf(step.s['mmio-write'], step.s.size);

@@ -340,11 +340,17 @@ export const STEP_SCHEMAS = {
     ssid: small(20)
       .describe('Attach this PASID (SubstreamID ≥ 1) of the device instead of its RID')
       .optional(),
+    expect: expectResult
+      .describe('`ok`, or the errno name the guest-driver call must fail with (EINVAL, …)')
+      .optional(),
     note,
   }),
   detach: z.strictObject({
     detach: deviceName,
     ssid: small(20).describe('Detach this PASID only').optional(),
+    expect: expectResult
+      .describe('`ok`, or the errno name the guest-driver call must fail with (EINVAL, …)')
+      .optional(),
     note,
   }),
   'hot-unplug': z.strictObject({ 'hot-unplug': deviceName, note }),
@@ -354,9 +360,20 @@ export const STEP_SCHEMAS = {
     size: u64,
     pa: u64.describe('Guest-physical address (default: fresh guest RAM)').optional(),
     prot: z.enum(['rw', 'r', 'w']).describe('Access rights (default rw)').optional(),
+    expect: expectResult
+      .describe('`ok`, or the errno name the guest-driver call must fail with (EINVAL, …)')
+      .optional(),
     note,
   }),
-  unmap: z.strictObject({ unmap: label.describe('Domain name'), iova: u64, size: u64, note }),
+  unmap: z.strictObject({
+    unmap: label.describe('Domain name'),
+    iova: u64,
+    size: u64,
+    expect: expectResult
+      .describe('`ok`, or the errno name the guest-driver call must fail with (EINVAL, …)')
+      .optional(),
+    note,
+  }),
   'mmio-write': z.strictObject({
     'mmio-write': z.union([
       z.string().regex(/^[A-Z][A-Z0-9_]*$/, { error: 'expected a register name such as CR0' }),

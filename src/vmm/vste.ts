@@ -58,6 +58,8 @@ const F = {
   config: findField(STE, 'Config'),
   ctxPtr: findField(STE, 'S1ContextPtr'),
   cdMax: findField(STE, 'S1CDMax'),
+  s1Fmt: findField(STE, 'S1Fmt'),
+  stalld: findField(STE, 'S1STALLD'),
 } as const;
 
 const STE_BYTES = 64;
@@ -153,10 +155,10 @@ export function maskVste(w0: bigint, w1: bigint, f: SmmuFeatures): [bigint, bigi
 /**
  * What the stream needs, from the guest STE (§5.2.2 order): V = 0 or Config 0b0xx → abort (the
  * host pSTE aborts without an event; see docs/vmm.md for the C_BAD_STE difference), 0b100 →
- * bypass, a stage-1 STE whose S1CDMax exceeds the vSSIDSIZE → illegal (refused by the VMM),
- * anything else with a stage-1 bit or a stage-2 bit → a nested HWPT from the masked vSTE (the
- * kernel validates it: stage-2 configurations are ILLEGAL on this S1-only vSMMU and come back as
- * EIO, which the invalid-vSTE policy handles).
+ * bypass, a stage-1 STE that breaks an ILLEGAL rule governed by the vIDRs (`vidrIllegal`) →
+ * illegal (refused by the VMM), anything else with a stage-1 bit or a stage-2 bit → a nested HWPT
+ * from the masked vSTE (the kernel validates it: stage-2 configurations are ILLEGAL on this
+ * S1-only vSMMU and come back as EIO, which the invalid-vSTE policy handles).
  */
 export function decideSte(fetch: SteFetch, f: SmmuFeatures): SteDecision {
   if (!fetch.ok) return { kind: 'abort', reason: fetch.reason };
@@ -165,17 +167,30 @@ export function decideSte(fetch: SteFetch, f: SmmuFeatures): SteDecision {
   const config = Number(getBits(w0, F.config.hi, F.config.lo));
   if (config < STE_CFG.BYPASS) return { kind: 'abort', reason: `STE.Config ${config} (abort)` };
   if (config === STE_CFG.BYPASS) return { kind: 'bypass', reason: 'STE.Config 0b100 (bypass)' };
-  // §5.2 S1CDMax: with substreams (IDR1.SSIDSIZE ≠ 0) and stage 1 on, S1CDMax may range over
-  // 0..SSIDSIZE; larger values are ILLEGAL. The kernel does not check S1CDMax and the host's
-  // SSIDSIZE may be wider than the vSSIDSIZE, so the host would accept (and walk) a CD table
-  // bigger than the vSMMU allows: the VMM refuses it here.
-  const cdMax = Number(getBits(w0, F.cdMax.hi, F.cdMax.lo));
-  if ((config & 1) === 1 && f.ssidSize > 0 && cdMax > f.ssidSize) {
-    return {
-      kind: 'illegal',
-      reason: `STE.S1CDMax ${cdMax} > SSIDSIZE ${f.ssidSize} (ILLEGAL)`,
-      raw: [w0, w1],
-    };
-  }
+  const reason = (config & 1) === 1 ? vidrIllegal(w0, w1, f) : undefined;
+  if (reason !== undefined) return { kind: 'illegal', reason, raw: [w0, w1] };
   return { kind: 'nested', raw: [w0, w1], vste: maskVste(w0, w1, f) };
+}
+
+/**
+ * The ILLEGAL rules of §5.2 for a stage-1 STE that depend on IDR fields the VMM advertises and
+ * on STE fields the kernel passes through unchecked: the host (with its own, possibly wider,
+ * IDRs) would accept such an STE, so the VMM refuses it. Returns the reason, or undefined.
+ * - §5.2 S1CDMax: with substreams (SSIDSIZE ≠ 0), S1CDMax > SSIDSIZE.
+ * - §5.2 S1Fmt: with substreams and S1CDMax ≠ 0, a 2-level format (0b01, 0b10) when CD2L = 0
+ *   (0b11 behaves as linear).
+ * - §5.2 S1STALLD, §5.5: S1STALLD = 1 when STALL_MODEL ≠ 0b00 (this VMM advertises 0b01).
+ * The other stage-1 rows of the ILLEGAL list are either checked by the kernel (Config, EATS) or
+ * concern fields the vSTE never carries (STRW, stage 2).
+ */
+function vidrIllegal(w0: bigint, w1: bigint, f: SmmuFeatures): string | undefined {
+  const cdMax = Number(getBits(w0, F.cdMax.hi, F.cdMax.lo));
+  if (f.ssidSize > 0 && cdMax > f.ssidSize)
+    return `STE.S1CDMax ${cdMax} > SSIDSIZE ${f.ssidSize} (ILLEGAL)`;
+  const fmt = Number(getBits(w0, F.s1Fmt.hi, F.s1Fmt.lo));
+  if (f.ssidSize > 0 && cdMax !== 0 && !f.cd2l && (fmt === 1 || fmt === 2))
+    return `STE.S1Fmt ${fmt} (2-level CD table) with CD2L = 0 (ILLEGAL)`;
+  if (getBits(w1, F.stalld.hi, F.stalld.lo) === 1n && f.stallModel !== 0)
+    return `STE.S1STALLD = 1 with STALL_MODEL ${f.stallModel} (ILLEGAL)`;
+  return undefined;
 }

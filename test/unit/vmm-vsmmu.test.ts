@@ -71,13 +71,15 @@ describe('CFGI_STE → nested HWPT', () => {
 
   it('keeps S1Fmt/S1CDMax/S1DSS with substreams and EATS with ATS, and cuts S1ContextPtr to the OAS', () => {
     const kit = makeKit({}, { ssidBits: 4, oas: 40, ats: true }, (k) => {
-      // Host SSIDSIZE 16.
+      // Host SSIDSIZE 16 and IDR0.CD2L (bit 19), so the 2-level S1Fmt below is legal.
       k.hostIdr.idr[1] = 0x02730010 | (16 << 6);
+      k.hostIdr.idr[0] = (0x0d44101b | (1 << 19)) >>> 0;
     });
     boot(kit);
     const ptr = BigInt(CD_TABLE) | (1n << 45n); // bit 45 is beyond a 40-bit OAS
     const w0 = 1n | (5n << 1n) | ptr | (3n << 59n) | (2n << 4n);
-    const w1 = 2n | (1n << 28n) | (1n << 27n);
+    // S1DSS=2, EATS=1 (S1STALLD stays 0: it is ILLEGAL with the advertised STALL_MODEL 0b01).
+    const w1 = 2n | (1n << 28n);
     writeSte(kit, 0x10, w0, w1);
     const mark = kit.k.calls.length;
     submit(kit, C.cfgiSte(0x10));
@@ -360,6 +362,50 @@ describe('invalid vSTE policies', () => {
     expect(consErr(kit)).toBe(1);
     expect(cmdqErrActive(kit)).toBe(true);
     expect(kit.v.read32(OFF.EVENTQ_PROD)).toBe(0);
+  });
+
+  /**
+   * STEs ILLEGAL only under the vIDRs (§5.2 S1STALLD/§5.5, §5.2 S1Fmt): the host would accept
+   * them, so the VMM refuses them without any ioctl and applies the policy.
+   */
+  function refused(w0: bigint, w1: bigint, hostIdr0 = 0x0d44101b) {
+    const kit = makeKit({}, { ssidBits: 4 }, (k) => {
+      k.hostIdr.idr[0] = hostIdr0 >>> 0;
+      k.hostIdr.idr[1] = 0x02730010 | (16 << 6);
+    });
+    boot(kit);
+    writeSte(kit, 0x8, w0, w1);
+    const mark = kit.k.calls.length;
+    submit(kit, C.cfgiSte(0x8), C.sync());
+    return { kit, allocs: allocsAfter(kit, mark).length };
+  }
+
+  it('S1STALLD = 1 on a stage-1 STE is refused by the VMM (vSTALL_MODEL 0b01), even if the host stalls', () => {
+    // Host IDR0.STALL_MODEL (bits 25:24) = 0b00: the host would accept S1STALLD.
+    const stallHost = 0x0d44101b & ~(3 << 24);
+    const { kit, allocs } = refused(s1Ste(CD_TABLE), 1n << 27n, stallHost);
+    expect(allocs).toBe(0);
+    expect(kit.v.streams()[0]?.hwptId).toBe(kit.v.backend.abortHwptId);
+    expect(kit.v.read32(OFF.EVENTQ_PROD)).toBe(1);
+    expect(Number((guestEvent(kit, 0)[0] as bigint) & 0xffn)).toBe(0x04); // C_BAD_STE
+    expect(kit.vmm.logLines.map((l) => l.text).join('\n')).toMatch(
+      /vSID 0x8 .*S1STALLD.*C_BAD_STE/,
+    );
+    expect(kit.vmm.counters.badSteInjected).toBe(1);
+    // The same bit on a bypass STE is IGNORED: accepted.
+    const ok = refused(1n | (4n << 1n), 1n << 27n, stallHost);
+    expect(ok.kit.vmm.counters.badSteInjected).toBe(0);
+  });
+
+  it('a 2-level S1Fmt with S1CDMax ≠ 0 is refused when CD2L = 0, sent when CD2L = 1', () => {
+    const w0 = s1Ste(CD_TABLE) | (3n << 59n) | (1n << 4n);
+    const bad = refused(w0, 0n);
+    expect(bad.allocs).toBe(0);
+    expect(bad.kit.vmm.counters.badSteInjected).toBe(1);
+    expect(bad.kit.vmm.logLines.map((l) => l.text).join('\n')).toMatch(/S1Fmt 1 .*CD2L = 0/);
+    const good = refused(w0, 0n, 0x0d44101b | (1 << 19));
+    expect(good.allocs).toBe(1);
+    expect(good.kit.vmm.counters.badSteInjected).toBe(0);
   });
 
   it('silent-abort: the stream aborts, no event, no error', () => {

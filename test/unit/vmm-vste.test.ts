@@ -114,3 +114,75 @@ describe('vSTE masking', () => {
     );
   });
 });
+
+describe('stage-1 STEs ILLEGAL under the vIDRs (refused by the VMM)', () => {
+  const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
+
+  it('S1CDMax > SSIDSIZE, 2-level S1Fmt without CD2L, S1STALLD with STALL_MODEL ≠ 0b00', () => {
+    fc.assert(
+      fc.property(
+        u64,
+        u64,
+        fc.constantFrom(5n, 6n, 7n),
+        fc.constantFrom(0, 5, 20),
+        fc.boolean(),
+        fc.constantFrom(0, 1, 2),
+        (w0r, w1, cfg, ssid, cd2l, stall) => {
+          // V = 1 and a stage-1 Config in bits [3:1].
+          const w0 = (w0r & ~0xfn) | 1n | (cfg << 1n);
+          const base = buildVidr(HOST, { vsids: [1], ssidBits: ssid }).features;
+          const f = { ...base, cd2l, stallModel: stall };
+          // Reference from §5.2: S1CDMax = w0[63:59], S1Fmt = w0[5:4], S1STALLD = w1[27].
+          const cdMax = Number(w0 >> 59n);
+          const fmt = Number((w0 >> 4n) & 3n);
+          const stalld = (w1 >> 27n) & 1n;
+          // The rules apply only with stage 1 on (Config[0] = 1); otherwise the S1 fields are IGNORED.
+          const s1 = (cfg & 1n) === 1n;
+          const illegal =
+            s1 &&
+            ((ssid > 0 && cdMax > ssid) ||
+              (ssid > 0 && cdMax !== 0 && !cd2l && (fmt === 1 || fmt === 2)) ||
+              (stalld === 1n && stall !== 0));
+          const d = decideSte({ ok: true, words: [w0, w1], addr: 0 }, f);
+          expect(d.kind).toBe(illegal ? 'illegal' : 'nested');
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('the advertised STALL_MODEL is 0b01, so any stage-1 STE with S1STALLD = 1 is refused', () => {
+    const f = buildVidr(HOST, { vsids: [1] }).features;
+    expect(f.stallModel).toBe(1);
+    const w0 = 1n | (5n << 1n);
+    const d = decideSte({ ok: true, words: [w0, 1n << 27n], addr: 0 }, f);
+    expect(d.kind).toBe('illegal');
+    if (d.kind === 'illegal') expect(d.reason).toMatch(/S1STALLD/);
+    expect(decideSte({ ok: true, words: [w0, 0n], addr: 0 }, f).kind).toBe('nested');
+    // Bypass ignores every S1 field, S1STALLD included.
+    const by = 1n | (4n << 1n);
+    expect(decideSte({ ok: true, words: [by, 1n << 27n], addr: 0 }, f).kind).toBe('bypass');
+  });
+
+  it('a 2-level S1Fmt is refused only with substreams, S1CDMax ≠ 0 and CD2L = 0', () => {
+    const base = buildVidr(HOST, { vsids: [1], ssidBits: 5 }).features;
+    const ste = (fmt: bigint, cdMax: bigint) => ({
+      ok: true as const,
+      words: [1n | (5n << 1n) | (fmt << 4n) | (cdMax << 59n), 0n] as const,
+      addr: 0,
+    });
+    const no2l = { ...base, cd2l: false };
+    const with2l = { ...base, cd2l: true };
+    for (const fmt of [1n, 2n]) {
+      expect(decideSte(ste(fmt, 3n), no2l).kind).toBe('illegal');
+      expect(decideSte(ste(fmt, 3n), with2l).kind).toBe('nested');
+      // S1CDMax = 0: S1Fmt is IGNORED.
+      expect(decideSte(ste(fmt, 0n), no2l).kind).toBe('nested');
+      // SSIDSIZE = 0: S1Fmt and S1CDMax are IGNORED.
+      expect(decideSte(ste(fmt, 3n), { ...no2l, ssidSize: 0 }).kind).toBe('nested');
+    }
+    // 0b11 behaves as linear; 0b00 is linear.
+    expect(decideSte(ste(3n, 3n), no2l).kind).toBe('nested');
+    expect(decideSte(ste(0n, 3n), no2l).kind).toBe('nested');
+  });
+});
