@@ -12,9 +12,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseDmesg } from '../../src/arch/decode-input.ts';
-import { runCli } from '../../src/cli/main.ts';
+import { runCliCaptured } from '../cli-capture.ts';
 
 const DEV = 'arm-smmu-v3 arm-smmu-v3.0.auto';
 const LOG = [
@@ -76,23 +76,6 @@ describe('parseDmesg on the golden excerpt', () => {
 });
 
 describe('vsmmu decode --dmesg on the golden excerpt', () => {
-  let out = '';
-  let err = '';
-  beforeEach(() => {
-    out = '';
-    err = '';
-    process.exitCode = undefined;
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-      out += String(s);
-      return true;
-    });
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-      err += String(s);
-      return true;
-    });
-  });
-  afterEach(() => vi.restoreAllMocks());
-
   function logFile(): string {
     const dir = mkdtempSync(join(tmpdir(), 'vsmmu-golden-'));
     const file = join(dir, 'dmesg.txt');
@@ -101,7 +84,7 @@ describe('vsmmu decode --dmesg on the golden excerpt', () => {
   }
 
   it('JSON', async () => {
-    const code = await runCli(['decode', '--dmesg', logFile(), '--json']);
+    const { code, out, err } = await runCliCaptured(['decode', '--dmesg', logFile(), '--json']);
     expect(code).toBe(0);
     expect(err).toBe('');
     const j = JSON.parse(out);
@@ -133,7 +116,7 @@ describe('vsmmu decode --dmesg on the golden excerpt', () => {
   });
   it('text echoes the kernel summary under each decode', async () => {
     const file = logFile();
-    const code = await runCli(['decode', '--dmesg', file]);
+    const { code, out } = await runCliCaptured(['decode', '--dmesg', file]);
     expect(code).toBe(0);
     expect(out).toMatch(new RegExp(`${file.replaceAll('\\', '\\\\')}:3: arm-smmu-v3.0.auto`));
     expect(out).toMatch(/kernel: event: F_TRANSLATION client: 0000:00:03.0/);

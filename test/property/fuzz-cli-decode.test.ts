@@ -5,27 +5,9 @@
 // line on stderr and no stack trace. A random kernel log through parseDmesg never throws either.
 
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseDmesg } from '../../src/arch/decode-input.ts';
-import { runCli } from '../../src/cli/main.ts';
-
-let out = '';
-let err = '';
-beforeEach(() => {
-  process.exitCode = undefined;
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
+import { runCliCaptured } from '../cli-capture.ts';
 
 const STRUCTS = [
   'ste',
@@ -108,11 +90,8 @@ describe('fuzz: `vsmmu decode` hex input', () => {
         wordsArb,
         optionArgs,
         async (structure, words, opts) => {
-          out = '';
-          err = '';
-          process.exitCode = undefined;
           const argv = ['decode', ...(structure === '' ? [] : [structure]), ...words, ...opts];
-          const code = await runCli(argv);
+          const { code, out, err } = await runCliCaptured(argv);
           codes.set(code, (codes.get(code) ?? 0) + 1);
           expect([0, 2], JSON.stringify(argv)).toContain(code);
           expect(err, JSON.stringify(argv)).not.toMatch(/\n\s+at /);

@@ -6,9 +6,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
+import { describe, expect, it } from 'vitest';
 import { parseScenario, ScenarioError } from '../../src/scenario/load.ts';
+import { runCliCaptured as cli } from '../cli-capture.ts';
 
 /** 1-based line and column of the `nth` occurrence of `needle` in `text`. */
 function posOf(text: string, needle: string, nth = 1): { line: number; col: number } {
@@ -252,28 +252,6 @@ describe('bad scenarios: file:line:col and a clear message, before anything runs
 });
 
 describe('vsmmu run: exit code 2 and one line on stderr', () => {
-  async function cli(args: string[]) {
-    let out = '';
-    let err = '';
-    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-      out += String(s);
-      return true;
-    });
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-      err += String(s);
-      return true;
-    });
-    const saved = process.exitCode;
-    process.exitCode = undefined;
-    try {
-      return { code: await runCli(args), out, err };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-      process.exitCode = saved;
-    }
-  }
-
   const dir = mkdtempSync(join(tmpdir(), 'vsmmu-errors-'));
 
   it('schema error', async () => {

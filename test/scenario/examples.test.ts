@@ -5,39 +5,15 @@
 import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
 import { loadScenario } from '../../src/scenario/file.ts';
 import { formatResult } from '../../src/scenario/result.ts';
 import { runScenario } from '../../src/scenario/run.ts';
+import { runCliCaptured as cli } from '../cli-capture.ts';
 
 const DIR = resolve(import.meta.dirname, '../../examples');
 const FILES = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
   .sort();
-
-/** Runs the CLI in-process and captures stdout/stderr. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err += String(s);
-    return true;
-  });
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    const code = await runCli(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = saved;
-  }
-}
 
 afterEach(() => {
   vi.restoreAllMocks();

@@ -14,10 +14,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
 import { parseScenario } from '../../src/scenario/load.ts';
 import { formatResult } from '../../src/scenario/result.ts';
 import { runScenario } from '../../src/scenario/run.ts';
+import { runCliCaptured as cli } from '../cli-capture.ts';
 
 const EXAMPLES = resolve(import.meta.dirname, '../../examples');
 const TMP = mkdtempSync(join(tmpdir(), 'vsmmu-san-'));
@@ -28,30 +28,6 @@ function tmpFile(text: string): string {
   const f = join(TMP, `s${fileNo++}.yaml`);
   writeFileSync(f, text);
   return f;
-}
-
-/** Runs the CLI in-process and captures stdout/stderr. */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-    err += String(s);
-    return true;
-  });
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    const code = await runCli(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = saved;
-  }
 }
 
 afterEach(() => {

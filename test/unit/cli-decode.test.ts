@@ -4,38 +4,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
+import { describe, expect, it } from 'vitest';
+import { type CliRun, runCliCaptured } from '../cli-capture.ts';
 
-interface Run {
-  code: number;
-  out: string;
-  err: string;
-}
-
-let out = '';
-let err = '';
-beforeEach(() => {
-  out = '';
-  err = '';
-  process.exitCode = undefined;
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
-
-async function run(...argv: string[]): Promise<Run> {
-  const code = await runCli(argv);
-  return { code, out, err };
+function run(...argv: string[]): Promise<CliRun> {
+  return runCliCaptured(argv);
 }
 
 type JsonField = { name: string; raw: string; value: string; meaning: string; word: number };
@@ -110,8 +83,6 @@ describe('vsmmu decode ste (acceptance)', () => {
     const text = await run('decode', 'ste', '0x000000008000000b', '0xd4');
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/note: 2 words given \(a vSTE\)/);
-    out = '';
-    err = '';
     const json = await run('decode', 'ste', '0x000000008000000b,0xd4', '--json');
     expect(json.code).toBe(0);
     expect(JSON.parse(json.out).words).toHaveLength(8);
@@ -173,14 +144,11 @@ describe('other structures', () => {
     expect(field(j, 'SMMUEN').raw).toBe('0x1');
     expect(field(j, 'EVENTQEN').raw).toBe('0x1');
     expect(field(j, 'CMDQEN').raw).toBe('0x1');
-    out = '';
     const idr0 = await run('decode', 'idr0', '0x0d44101b');
     expect(idr0.out).toMatch(/STALL_MODEL += 0b01 \(terminate only\)/);
     expect(idr0.out).toMatch(/TTENDIAN += 0b10 \(little-endian only\)/);
-    out = '';
     const prod = await run('decode', 'eventq_prod', '0x80000005', '--json');
     expect(field(JSON.parse(prod.out), 'OVFLG').raw).toBe('0x1');
-    out = '';
     const base = await run('decode', 'strtab_base', '0x4000000012340000', '--json');
     expect(field(JSON.parse(base.out), 'ADDR').value).toBe('0x12340000');
     expect(field(JSON.parse(base.out), 'RA').raw).toBe('0x1');
@@ -192,7 +160,6 @@ describe('other structures', () => {
       ['cd', ['0x80000010', '0x40000000', '0', '0x44ff', '0', '0', '0', '0']],
       ['priq', ['0x8000000000000001', '0x1000']],
     ] as const) {
-      out = '';
       const r = await run('decode', name, ...words, '--json');
       expect([name, r.code]).toEqual([name, 0]);
       expect(JSON.parse(r.out).structure).toBe(name);
@@ -281,11 +248,9 @@ describe('pte-s1 / pte-s2 (descriptor tables from src/arch/pte.ts)', () => {
     const a = await run('decode', 'pte-s1', '0x3');
     expect(a.code).toBe(2);
     expect(a.err).toMatch(/needs --granule/);
-    err = '';
     const b = await run('decode', 'pte-s1', '0x1', '--granule', '64k', '--level', '-1');
     expect(b.code).toBe(2);
     expect(b.err).toMatch(/pte-s1: .*level -1/);
-    err = '';
     const c = await run('decode', 'pte-s2', '0x1', '--granule', '4k', '--level', '7');
     expect(c.code).toBe(2);
     expect(c.err).toMatch(/--level '7'/);

@@ -3,28 +3,8 @@
 // → abort is hitless with 2 syncs; nested → S2 without the update-safe rule is breaking with 3),
 // the CFGI_STE + CMD_SYNC pairs issued into the SMMU model, and usage errors (exit 2, one line).
 
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runCli } from '../../src/cli/main.ts';
-
-let out = '';
-let err = '';
-beforeEach(() => {
-  out = '';
-  err = '';
-  process.exitCode = undefined;
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-  process.exitCode = undefined;
-});
+import { describe, expect, it } from 'vitest';
+import { runCliCaptured } from '../cli-capture.ts';
 
 const NESTED = 'f800f0f0f0f0f0ef,00001000180800d5,0449b6c400000000,000dbeefdeadbee0,0,0,0,0';
 const S2 = 'd,100000000000,0449b6c400000000,000dbeefdeadbee0,0,0,0,0';
@@ -32,7 +12,7 @@ const FEAT = ['--features', 'stalls,attr-types-ovr'];
 
 describe('vsmmu ste-write', () => {
   it('bypass → abort: two steps, each a CFGI_STE + CMD_SYNC, hitless', async () => {
-    const code = await runCli([
+    const { code, out } = await runCliCaptured([
       'ste-write',
       '--from',
       '0x9',
@@ -61,7 +41,7 @@ describe('vsmmu ste-write', () => {
   });
 
   it('JSON: nested → S2 with --no-update-safe is a breaking update with 3 syncs', async () => {
-    const code = await runCli([
+    const { code, out } = await runCliCaptured([
       'ste-write',
       '--json',
       '--from',
@@ -104,31 +84,40 @@ describe('vsmmu ste-write', () => {
   });
 
   it('the same transition with the update-safe rule is hitless', async () => {
-    expect(await runCli(['ste-write', '--json', '--from', NESTED, '--to', S2, ...FEAT])).toBe(0);
-    expect(JSON.parse(out)).toMatchObject({ syncs: 3, hitless: true });
+    const r = await runCliCaptured(['ste-write', '--json', '--from', NESTED, '--to', S2, ...FEAT]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ syncs: 3, hitless: true });
   });
 
   it('--cd: an ASID change is one sync (CFGI_CD)', async () => {
     const cd = (asid: number) =>
       `${(0xe0_0000_c000_4a84n | (BigInt(asid) << 48n)).toString(16)},0,0,0,0,0,0,0`;
-    expect(await runCli(['ste-write', '--cd', '--json', '--from', cd(778), '--to', cd(1997)])).toBe(
-      0,
-    );
-    const j = JSON.parse(out) as { syncs: number; kind: string; steps: { commands: string[] }[] };
+    const r = await runCliCaptured([
+      'ste-write',
+      '--cd',
+      '--json',
+      '--from',
+      cd(778),
+      '--to',
+      cd(1997),
+    ]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { syncs: number; kind: string; steps: { commands: string[] }[] };
     expect(j.kind).toBe('cd');
     expect(j.syncs).toBe(1);
     expect(j.steps[0]?.commands[0]).toMatch(/^CFGI_CD/);
   });
 
   it('bad input: wrong word count, bad hex, unknown feature → exit 2 with one line', async () => {
-    expect(await runCli(['ste-write', '--from', '1', '2', '--to', '1'])).toBe(2);
-    expect(err.trim().split('\n')).toHaveLength(1);
-    err = '';
-    expect(await runCli(['ste-write', '--from', 'xyz', '--to', '1'])).toBe(2);
-    expect(err).toMatch(/xyz/);
-    err = '';
+    const count = await runCliCaptured(['ste-write', '--from', '1', '2', '--to', '1']);
+    expect(count.code).toBe(2);
+    expect(count.err.trim().split('\n')).toHaveLength(1);
+    const hex = await runCliCaptured(['ste-write', '--from', 'xyz', '--to', '1']);
+    expect(hex.code).toBe(2);
+    expect(hex.err).toMatch(/xyz/);
     const z = '0,0,0,0,0,0,0,0';
-    expect(await runCli(['ste-write', '--from', z, '--to', z, '--features', 'warp'])).toBe(2);
-    expect(err).toMatch(/warp/);
+    const feat = await runCliCaptured(['ste-write', '--from', z, '--to', z, '--features', 'warp']);
+    expect(feat.code).toBe(2);
+    expect(feat.err).toMatch(/warp/);
   });
 });
