@@ -1827,34 +1827,17 @@ export class GuestArmSmmuV3 {
       },
     });
     if (!pgtable) return -ENOMEM;
-    let id = -1;
-    if (stage === 1) {
-      for (let a = 1; a < 2 ** f.asidBits; a++) {
-        if (!this.asids.has(a)) {
-          id = a;
-          break;
-        }
-      }
-      if (id < 0) {
-        pgtable.free();
-        return -ERRNO.ENOSPC;
-      }
-      this.asids.add(id);
-      domain = new GuestDomain(1, id, 0, pgtable);
-    } else {
-      for (let v = 1; v < 2 ** f.vmidBits; v++) {
-        if (!this.vmids.has(v)) {
-          id = v;
-          break;
-        }
-      }
-      if (id < 0) {
-        pgtable.free();
-        return -ERRNO.ENOSPC;
-      }
-      this.vmids.add(id);
-      domain = new GuestDomain(2, 0, id, pgtable);
+    // ASIDs (stage 1) and VMIDs (stage 2) come from 1 up (0 is reserved), like the kernel's IDAs.
+    const ids = stage === 1 ? this.asids : this.vmids;
+    const limit = 2 ** (stage === 1 ? f.asidBits : f.vmidBits);
+    let id = 1;
+    while (id < limit && ids.has(id)) id++;
+    if (id >= limit) {
+      pgtable.free();
+      return -ERRNO.ENOSPC;
     }
+    ids.add(id);
+    domain = stage === 1 ? new GuestDomain(1, id, 0, pgtable) : new GuestDomain(2, 0, id, pgtable);
     return domain;
   }
 
