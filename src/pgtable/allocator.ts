@@ -14,23 +14,37 @@ export interface PageAllocator {
   free(addr: number, bytes: number): void;
 }
 
+/** Zeroes `size` bytes at `addr` of whatever memory an allocator hands out (e.g. guest RAM). */
+export type ZeroFill = (addr: number, size: number) => void;
+
 /**
  * A bump allocator over one address range with per-size free lists. Blocks are zeroed on
- * allocation and every 4 KiB page of a block is written once, so it is backed even when the
- * memory treats never-written pages as aborting.
+ * allocation. Over a SparseMemory every 4 KiB page of a block is also written once, so it is
+ * backed even when the memory treats never-written pages as aborting; over any other memory the
+ * caller's ZeroFill clears the block.
  */
 export class RegionAllocator implements PageAllocator {
   private next: number;
   private readonly end: number;
   private readonly freeLists = new Map<number, number[]>();
   private readonly live = new Map<number, number>();
-  private readonly mem: SparseMemory;
+  private readonly zero: ZeroFill;
   /** Bytes currently allocated. */
   inUse = 0;
 
-  constructor(mem: SparseMemory, base: number, size: number) {
-    this.mem = mem;
-    if (!Number.isInteger(base) || base < 0 || size <= 0 || base + size > mem.limit) {
+  constructor(mem: SparseMemory | ZeroFill, base: number, size: number) {
+    if (typeof mem === 'function') {
+      this.zero = mem;
+    } else {
+      if (base + size > mem.limit) {
+        throw new VsmmuError('BAD_CONFIG', `allocator region ${base}+${size} outside memory`);
+      }
+      this.zero = (addr, bytes) => {
+        mem.fill(addr, bytes, 0);
+        for (let p = addr; p < addr + bytes; p += 4096) mem.write32(p, 0);
+      };
+    }
+    if (!Number.isInteger(base) || base < 0 || size <= 0) {
       throw new VsmmuError('BAD_CONFIG', `allocator region ${base}+${size} outside memory`);
     }
     this.next = base;
@@ -57,8 +71,7 @@ export class RegionAllocator implements PageAllocator {
       addr = start;
       this.next = start + size;
     }
-    this.mem.fill(addr, size, 0);
-    for (let p = addr; p < addr + size; p += 4096) this.mem.write32(p, 0);
+    this.zero(addr, size);
     this.live.set(addr, size);
     this.inUse += size;
     return addr;

@@ -30,7 +30,7 @@ import {
   type StepOutcome,
   type World,
 } from './machine.ts';
-import { GuestRamAllocator } from './nested-machine.ts';
+import { guestRamAllocator } from './nested-machine.ts';
 import type { ScenarioTrace } from './result.ts';
 import type { Machine } from './schema.ts';
 
@@ -88,7 +88,7 @@ export function buildGuestWorld(w: World, m: Machine, trace?: ScenarioTrace): St
   const vsmmu = vmm.smmus[0];
   if (!vsmmu) return { ok: false, detail: 'the VMM has no vSMMU' };
   log.push(`vmm: the VMM's vSMMU is ${VMM_CODE_LINES} lines of code (src/vmm)`);
-  const ram = { mem: vmm.ram.guestView(), alloc: new GuestRamAllocator(vmm.ram) };
+  const ram = { mem: vmm.ram.guestView(), alloc: guestRamAllocator(vmm.ram) };
   const bug = g['driver-bug'] ?? 'none';
   driver = new GuestArmSmmuV3(
     { mmio: vsmmu, ram, log: (line) => log.push(`guest: ${line}`) },

@@ -12,7 +12,7 @@ export {
 } from './load.ts';
 export {
   createNestedMachine,
-  GuestRamAllocator,
+  guestRamAllocator,
   NESTED_RAM_BASE,
   type NestedDevice,
   type NestedMachine,

@@ -10,7 +10,7 @@ import { DmaMaster, type DmaPort, deviceIdentity } from '../devices/device.ts';
 import { GuestArmSmmuV3 } from '../guest/arm-smmu-v3.ts';
 import { createHost, type Host, type HostSmmuConfig } from '../iommufd/host.ts';
 import type { KernelProfileName } from '../iommufd/profile.ts';
-import type { PageAllocator } from '../pgtable/allocator.ts';
+import { type PageAllocator, RegionAllocator } from '../pgtable/allocator.ts';
 import { enableSanitizer, type Sanitizer } from '../smmu/sanitizer.ts';
 import type { Smmu } from '../smmu/smmu.ts';
 import type { Translation } from '../smmu/translate.ts';
@@ -72,45 +72,19 @@ export const NESTED_RAM_BASE = 0x4000_0000;
 const NESTED_RAM_SIZE = 16 << 20;
 
 /**
- * dma_alloc_coherent for the guest kernel: zeroed, naturally aligned blocks from guest RAM above
- * its first MiB, bottom-up, freed blocks reused per size.
+ * dma_alloc_coherent for the guest kernel: zeroed, naturally aligned blocks from guest RAM in
+ * [start, end) (default: all of it), bottom-up, freed blocks reused per size.
  */
-export class GuestRamAllocator implements PageAllocator {
-  private next: number;
-  private readonly end: number;
-  private readonly ram: GuestRam;
-  private readonly freeLists = new Map<number, number[]>();
-  private readonly live = new Map<number, number>();
-
-  constructor(ram: GuestRam, start = ram.base, end = ram.base + ram.size) {
-    this.ram = ram;
-    this.next = start;
-    this.end = end;
-  }
-
-  alloc(bytes: number): number | undefined {
-    let size = 64;
-    while (size < bytes) size *= 2;
-    let addr = this.freeLists.get(size)?.pop();
-    if (addr === undefined) {
-      const start = Math.ceil(this.next / size) * size;
-      if (start + size > this.end) return undefined;
-      addr = start;
-      this.next = start + size;
-    }
-    this.ram.writeBytes(addr, new Uint8Array(size));
-    this.live.set(addr, size);
-    return addr;
-  }
-
-  free(addr: number, _bytes: number): void {
-    const size = this.live.get(addr);
-    if (size === undefined) return;
-    this.live.delete(addr);
-    const list = this.freeLists.get(size) ?? [];
-    list.push(addr);
-    this.freeLists.set(size, list);
-  }
+export function guestRamAllocator(
+  ram: GuestRam,
+  start = ram.base,
+  end = ram.base + ram.size,
+): RegionAllocator {
+  return new RegionAllocator(
+    (addr, size) => ram.writeBytes(addr, new Uint8Array(size)),
+    start,
+    end - start,
+  );
 }
 
 /**
@@ -154,7 +128,7 @@ export function createNestedMachine(opts: NestedMachineOptions = {}): NestedMach
     ...(opts.trace ? { trace: opts.trace } : {}),
   });
   const vsmmu = vmm.smmus[0] as Vmm['smmus'][number];
-  const alloc = new GuestRamAllocator(vmm.ram, base + (1 << 20));
+  const alloc = guestRamAllocator(vmm.ram, base + (1 << 20));
   const guestLog: string[] = [];
   driver = new GuestArmSmmuV3(
     { mmio: vsmmu, ram: { mem: vmm.ram.guestView(), alloc }, log: (l) => guestLog.push(l) },
