@@ -5,18 +5,11 @@
 // memory, so only this small interface is required.
 
 import { VsmmuError } from '../arch/errors.ts';
-import type { SparseMemory } from '../mem/sparse-memory.ts';
+import type { SparseMemory, WordMemory } from '../mem/sparse-memory.ts';
 import { type PageAllocator, RegionAllocator } from '../pgtable/allocator.ts';
 
 /** The word accesses the driver and its io-pgtable make (SparseMemory satisfies it). */
-export interface GuestMemory {
-  read32(pa: number): number;
-  write32(pa: number, v: number): void;
-  read64(pa: number): bigint;
-  write64(pa: number, v: bigint): void;
-  read64Into(pa: number, out: Uint32Array): void;
-  write64Split(pa: number, lo: number, hi: number): void;
-}
+export type GuestMemory = WordMemory;
 
 /** Guest RAM plus the allocator the driver takes DMA memory from. */
 export interface GuestRam {

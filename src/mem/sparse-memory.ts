@@ -23,6 +23,19 @@ export interface MemAccess {
   readonly size: number;
 }
 
+/**
+ * The word accesses table code makes on a memory (SparseMemory satisfies it): a guest driver on
+ * guest RAM, a VMM's guest-physical view of its mapping.
+ */
+export interface WordMemory {
+  read32(pa: number): number;
+  write32(pa: number, v: number): void;
+  read64(pa: number): bigint;
+  write64(pa: number, v: bigint): void;
+  read64Into(pa: number, out: Uint32Array): void;
+  write64Split(pa: number, lo: number, hi: number): void;
+}
+
 /** Options of a memory. */
 export interface SparseMemoryOptions {
   /** Physical address width (default 52). Accesses at or above 2^paBits throw. */

@@ -8,17 +8,11 @@
 import { hi32, joinU64, lo32 } from '../arch/bits.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import { setU32 as putU32, getU32 as u32At } from '../iommufd/uapi.ts';
+import type { WordMemory } from '../mem/sparse-memory.ts';
 import type { VmmSyscalls } from './facade.ts';
 
 /** Word accesses by guest-physical address (the guest driver's memory interface). */
-export interface GuestMemoryView {
-  read32(pa: number): number;
-  write32(pa: number, v: number): void;
-  read64(pa: number): bigint;
-  write64(pa: number, v: bigint): void;
-  read64Into(pa: number, out: Uint32Array): void;
-  write64Split(pa: number, lo: number, hi: number): void;
-}
+export type GuestMemoryView = WordMemory;
 
 /** Guest-physical memory backed by a VMM mapping. */
 export class GuestRam {
