@@ -4,7 +4,9 @@
 // F_WALK_EABT / F_STE_FETCH / F_CD_FETCH) on an unbacked or explicitly aborting range.
 //
 // Representation (typescript.md §8.4): Map<pfn, Uint32Array(1024)> plus a one-entry last-page
-// cache; 32-bit reads are the hot path, 64-bit values at the edges are bigint.
+// cache; 32-bit reads are the hot path, 64-bit values at the edges are bigint. Page numbers below
+// 2^31 are computed as int32 so V8 inlines the Map probe; table walkers may pass the page number
+// directly (`read64IntoSlot`).
 
 import { hex, hi32, joinU64, lo32 } from '../arch/bits.ts';
 import { VsmmuError } from '../arch/errors.ts';
@@ -15,6 +17,12 @@ const PAGE_SIZE = 1 << MEM_PAGE_SHIFT;
 const WORDS_PER_PAGE = PAGE_SIZE / 4;
 /** Offset-in-page mask; `pa & PAGE_MASK` is exact for any pa < 2^53 (ToInt32 keeps the low bits). */
 const PAGE_MASK = PAGE_SIZE - 1;
+/**
+ * Addresses below 2^43 have a page number below 2^31: `(pa / PAGE_SIZE) | 0` is then exact and
+ * typed as a 32-bit integer, which lets V8 inline the Map lookup (an int32-key probe instead of a
+ * call to the generic hash-map builtin). The same number either way, so the Map is unchanged.
+ */
+const INT_PFN_LIMIT = 2 ** 43;
 
 /** What an access observer sees. */
 export interface MemAccess {
@@ -48,6 +56,8 @@ export interface SparseMemoryOptions {
 export class SparseMemory {
   readonly paBits: number;
   readonly limit: number;
+  /** `limit` in pages: an access inside one page is in range when its page number is below it. */
+  private readonly limitPages: number;
   /** 'abort': never-written pages fault (see `aborts`). */
   unbacked: 'zero' | 'abort';
   private readonly pages = new Map<number, Uint32Array>();
@@ -64,6 +74,7 @@ export class SparseMemory {
       throw new VsmmuError('BAD_CONFIG', `paBits ${this.paBits} outside 32..52`);
     }
     this.limit = 2 ** this.paBits;
+    this.limitPages = 2 ** (this.paBits - MEM_PAGE_SHIFT);
     this.unbacked = opts.unbacked ?? 'zero';
   }
 
@@ -114,19 +125,22 @@ export class SparseMemory {
     return this.pages.size;
   }
 
+  /** Throws unless [pa, pa+size) is an integer range inside the PA space (small: inlined). */
   private check(pa: number, size: number): void {
-    if (!Number.isInteger(pa) || pa < 0 || pa + size > this.limit) {
-      throw new VsmmuError(
-        'OUT_OF_RANGE',
-        `physical access ${hex(pa)}+${size} outside the ${this.paBits}-bit PA space`,
-      );
-    }
+    if (!Number.isInteger(pa) || pa < 0 || pa + size > this.limit) this.outOfRange(pa, size);
+  }
+
+  private outOfRange(pa: number, size: number): never {
+    throw new VsmmuError(
+      'OUT_OF_RANGE',
+      `physical access ${hex(pa)}+${size} outside the ${this.paBits}-bit PA space`,
+    );
   }
 
   private page(pfn: number, alloc: boolean): Uint32Array | undefined {
     if (pfn === this.lastPfn) return this.lastPage;
     let p = this.pages.get(pfn);
-    if (!p) {
+    if (p === undefined) {
       if (!alloc) return undefined;
       p = new Uint32Array(WORDS_PER_PAGE);
       this.pages.set(pfn, p);
@@ -134,6 +148,13 @@ export class SparseMemory {
     this.lastPfn = pfn;
     this.lastPage = p;
     return p;
+  }
+
+  /** The page holding `pa` (a non-negative integer below 2^53); see INT_PFN_LIMIT. */
+  private pageAt(pa: number, alloc: boolean): Uint32Array | undefined {
+    return pa < INT_PFN_LIMIT
+      ? this.page((pa / PAGE_SIZE) | 0, alloc)
+      : this.page(Math.floor(pa / PAGE_SIZE), alloc);
   }
 
   private notify(kind: 'read' | 'write', pa: number, size: number): void {
@@ -146,7 +167,7 @@ export class SparseMemory {
     this.check(pa, 4);
     this.accesses++;
     if (this.observers.length) this.notify('read', pa, 4);
-    const p = this.page(Math.floor(pa / PAGE_SIZE), false);
+    const p = this.pageAt(pa, false);
     return p ? (p[(pa & PAGE_MASK) >>> 2] as number) : 0;
   }
 
@@ -159,7 +180,7 @@ export class SparseMemory {
     this.check(pa, 4);
     this.accesses++;
     if (this.observers.length) this.notify('write', pa, 4);
-    const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
+    const p = this.pageAt(pa, true) as Uint32Array;
     p[(pa & PAGE_MASK) >>> 2] = v >>> 0;
   }
 
@@ -173,7 +194,7 @@ export class SparseMemory {
     this.check(pa, 8);
     this.accesses++;
     if (this.observers.length) this.notify('read', pa, 8);
-    const p = this.page(Math.floor(pa / PAGE_SIZE), false);
+    const p = this.pageAt(pa, false);
     if (!p) return 0n;
     const i = (pa & PAGE_MASK) >>> 2;
     return joinU64(p[i] as number, p[i + 1] as number);
@@ -190,7 +211,7 @@ export class SparseMemory {
     this.check(pa, 8);
     this.accesses++;
     if (this.observers.length) this.notify('write', pa, 8);
-    const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
+    const p = this.pageAt(pa, true) as Uint32Array;
     const i = (pa & PAGE_MASK) >>> 2;
     p[i] = lo32(v);
     p[i + 1] = hi32(v);
@@ -201,7 +222,7 @@ export class SparseMemory {
     this.check(pa, 8);
     this.accesses++;
     if (this.observers.length) this.notify('read', pa, 8);
-    const p = this.page(Math.floor(pa / PAGE_SIZE), false);
+    const p = this.pageAt(pa, false);
     if (!p) {
       out[0] = 0;
       out[1] = 0;
@@ -212,12 +233,42 @@ export class SparseMemory {
     out[1] = p[i + 1] as number;
   }
 
+  /**
+   * `read64Into` of the aligned 64-bit word `slot` (0..511) of page `pfn` (an integer below
+   * 2^31), i.e. of pa = pfn·4096 + 8·slot: the same checks, count, observer call and page
+   * cache. For table walkers that hold a table's page number as an integer, so no float-to-integer
+   * conversion sits between one descriptor and the next read (hot path). Other arguments throw.
+   */
+  read64IntoSlot(pfn: number, slot: number, out: Uint32Array): void {
+    if ((pfn | 0) !== pfn || pfn < 0 || pfn >= this.limitPages || (slot & 511) !== slot) {
+      this.badSlot(pfn, slot);
+    }
+    this.accesses++;
+    if (this.observers.length) this.notify('read', pfn * PAGE_SIZE + slot * 8, 8);
+    const p = this.page(pfn, false);
+    if (p === undefined) {
+      out[0] = 0;
+      out[1] = 0;
+      return;
+    }
+    const i = slot * 2;
+    out[0] = p[i] as number;
+    out[1] = p[i + 1] as number;
+  }
+
+  private badSlot(pfn: number, slot: number): never {
+    if ((pfn | 0) === pfn && pfn >= 0 && (slot & 511) === slot) {
+      this.outOfRange(pfn * PAGE_SIZE + slot * 8, 8);
+    }
+    throw new VsmmuError('BAD_ARGUMENT', `read64IntoSlot: bad page ${pfn} or slot ${slot}`);
+  }
+
   /** Writes a 64-bit word given as two u32 halves (aligned). */
   write64Split(pa: number, lo: number, hi: number): void {
     this.check(pa, 8);
     this.accesses++;
     if (this.observers.length) this.notify('write', pa, 8);
-    const p = this.page(Math.floor(pa / PAGE_SIZE), true) as Uint32Array;
+    const p = this.pageAt(pa, true) as Uint32Array;
     const i = (pa & PAGE_MASK) >>> 2;
     p[i] = lo >>> 0;
     p[i + 1] = hi >>> 0;

@@ -8,12 +8,17 @@
 //
 // Number path (typescript.md §8.2): addresses are numbers below 2^53, descriptors are read as two
 // u32 halves into one scratch array, no bigint and no allocation per step; the only allocation
-// is the result object. Faults are returned as values.
+// is the result object. Faults are returned as values. On a SparseMemory read directly (not
+// through a stage-2 walk) a table below 2^43 is also kept as an int32 page number taken from the
+// descriptor's halves and read with `read64IntoSlot`: the same accesses as `read64Into`, without
+// a float-to-integer conversion between one level's descriptor and the next read
+// (test/property/pgtable-walk-fast.test.ts checks both paths agree).
 
 import { joinU64, TWO32 } from '../arch/bits.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import { blockAllowed, PTE_HI, PTE_LO } from '../arch/pte.ts';
 import type { TraceSink } from '../arch/trace.ts';
+import { SparseMemory } from '../mem/sparse-memory.ts';
 import {
   type FaultClass,
   type FaultType,
@@ -146,6 +151,17 @@ function descAddr(lo: number, hi: number, g: number, ds: boolean, lpa: boolean):
   if (g === 16) return (hi & 0xffff) * TWO32 + low + (lpa ? ((lo >>> 12) & 0xf) * 2 ** 48 : 0);
   if (ds) return (hi & 0x3_ffff) * TWO32 + low + ((lo >>> 8) & 3) * 2 ** 50;
   return (hi & 0xffff) * TWO32 + low;
+}
+
+/**
+ * The 4 KiB page number of `descAddr(lo, hi, g, ds, lpa)` computed on the u32 halves, when it is
+ * below 2^31 (address below 2^43); otherwise -1. `ds` is already false for the 64K granule.
+ */
+function tablePfn(lo: number, hi: number, g: number, ds: boolean, lpa: boolean): number {
+  // Address bits [47:43] (with DS also [49:48]) sit in hi; OA[51:48] or OA[51:50] in lo.
+  if ((hi & (ds ? 0x3_f800 : 0xf800)) !== 0) return -1;
+  if (g === 16 ? lpa && (lo & 0xf000) !== 0 : ds && (lo & 0x300) !== 0) return -1;
+  return ((hi & 0x7ff) << 20) | ((lo & ~((1 << g) - 1)) >>> 12);
 }
 
 function trace(
@@ -286,6 +302,18 @@ function walkStage(
   let table = p.ttb - low(p.ttb, width + 3);
   let tableHi = 0;
   const hier = stage === 1 && !p.had;
+  // Whether an access can abort does not change during a walk: read it once.
+  const mayAbort = mem.mayAbort;
+  // Reading a SparseMemory directly (not through a stage-2 walk): the current table as a 4 KiB
+  // page number `tpfn` and a byte offset `toff` in that page, both int32, so the next read comes
+  // from the descriptor's halves without a float-to-integer conversion. tpfn -1: read64Into.
+  const sm = s2 === undefined && mem instanceof SparseMemory ? mem : undefined;
+  let tpfn = -1;
+  let toff = 0;
+  if (sm !== undefined && table < 2 ** 43 && width <= 17) {
+    tpfn = (table / 4096) | 0;
+    toff = (table - tpfn * 4096) | 0;
+  }
   for (;;) {
     // Index bits [shift+width-1 : shift] of the address, from its u32 halves (width ≤ 17).
     const index =
@@ -306,19 +334,25 @@ function walkStage(
         return setFault('permission', 2, ttLeaf.level, 'TT', da, undefined, true);
       }
     }
-    if (mem.mayAbort && mem.aborts(pa, 8)) {
+    if (mayAbort && mem.aborts(pa, 8)) {
       if (sink) trace(sink, stage, level, table, index, 0, 0, 'abort');
       return setFault('walkEabt', stage, level, eabtCls, s2ipa, pa, ttRead);
     }
-    mem.read64Into(pa, desc);
+    if (tpfn >= 0) {
+      const off = toff + index * 8;
+      (sm as SparseMemory).read64IntoSlot(tpfn + (off >>> 12), (off & 0xfff) >>> 3, desc);
+    } else {
+      mem.read64Into(pa, desc);
+    }
     const lo = desc[0] as number;
     const hi = desc[1] as number;
     if ((lo & VALID) === 0) {
       if (sink) trace(sink, stage, level, table, index, lo, hi, 'invalid');
       return setFault('translation', stage, level, fcls, s2ipa, undefined, ttRead);
     }
+    // Next-table or output address (one call site keeps walkStage small enough to inline more).
+    const next = descAddr(lo, hi, g, ds, lpa);
     if ((lo & TYPE) !== 0 && level < 3) {
-      const next = descAddr(lo, hi, g, ds, lpa);
       if (next >= outLimit) {
         if (sink) trace(sink, stage, level, table, index, lo, hi, 'table: address size');
         return setFault('addrSize', stage, level, fcls, s2ipa, undefined, ttRead);
@@ -326,6 +360,10 @@ function walkStage(
       if (sink) trace(sink, stage, level, table, index, lo, hi, 'table');
       if (hier) tableHi |= hi;
       table = next;
+      if (sm !== undefined) {
+        tpfn = tablePfn(lo, hi, g, ds, lpa);
+        toff = 0;
+      }
       level++;
       shift -= bpl;
       width = bpl;
@@ -335,8 +373,7 @@ function walkStage(
       if (sink) trace(sink, stage, level, table, index, lo, hi, 'reserved');
       return setFault('translation', stage, level, fcls, s2ipa, undefined, ttRead);
     }
-    const base = descAddr(lo, hi, g, ds, lpa);
-    const oaBase = base - low(base, shift);
+    const oaBase = next - low(next, shift);
     if (oaBase >= outLimit) {
       if (sink) trace(sink, stage, level, table, index, lo, hi, 'leaf: address size');
       return setFault('addrSize', stage, level, fcls, s2ipa, undefined, ttRead);
@@ -371,7 +408,7 @@ function walkStage(
         }
         wpa = ttLeaf.oa;
       }
-      if (mem.mayAbort && mem.aborts(wpa, 8))
+      if (mayAbort && mem.aborts(wpa, 8))
         return setFault('walkEabt', stage, level, eabtCls, s2ipa, wpa, false);
       mem.write64Split(wpa, newLo, hi);
     }
