@@ -5,7 +5,10 @@
 // QEMU's (`OK 0x%016x` for sized reads, lowercase hex for `read`, padded base64 for `b64read`).
 // Where QEMU would g_assert-abort on a malformed line (missing or unparsable argument, empty
 // line, zero-length `read`), the model answers `FAIL <reason>` and goes on. Numbers are parsed
-// like C strtoull(s, NULL, 0) with the whole word consumed (QEMU's qemu_strtou64).
+// like C strtoull(s, NULL, 0) with the whole word consumed (QEMU's qemu_strtou64). The hot
+// requests (sized register/RAM reads, `writel`, `read`, `smmu_dma … R`) with plain numbers are
+// scanned on char codes (qtest-scan.ts) without splitting the line; every other line, and every
+// malformed one, goes through the general parser, which gives the same replies.
 //
 // Extension (issue 4): `smmu_dma SID SSID IOVA LEN R|W [0xHEX]` performs a DMA through the SMMU:
 // SSID `-` = no SubstreamID; LEN 1..4096; the DMA is split into transactions at 4 KB IOVA
@@ -14,6 +17,7 @@
 // the reply, since translate() records events synchronously.
 import { VsmmuError } from '../arch/errors.ts';
 import type { Smmu } from '../smmu/smmu.ts';
+import { hexReplyLine, LineScanner, u32ReplyLine } from './qtest-scan.ts';
 import {
   createVirtSmmu,
   type DmaTranslator,
@@ -200,6 +204,15 @@ export class QtestServer {
   private partial = '';
   /** Requests served. */
   requests = 0;
+  /**
+   * Serve the hot requests through the char-code scanner (default). False sends every line
+   * through the general parser; the replies and effects are the same either way.
+   */
+  quickPath = true;
+  private readonly scan = new LineScanner();
+  /** The last sized-read reply line and its value (register polls repeat it). */
+  private lastU32 = -1;
+  private lastU32Line = '';
 
   constructor(machine: VirtMachine, translator?: DmaTranslator) {
     this.machine = machine;
@@ -248,16 +261,89 @@ export class QtestServer {
   /** Runs one request line (without its newline). */
   exec(line: string): string {
     this.requests++;
-    let reply: string;
+    let reply: string | undefined;
     try {
-      reply = this.dispatch(line.split(' '));
+      if (this.quickPath) reply = this.quickLine(line);
+      if (reply === undefined) reply = `${this.dispatch(line.split(' '))}\n`;
     } catch (e) {
-      if (e instanceof Malformed || e instanceof VsmmuError) reply = `FAIL ${e.message}`;
+      if (e instanceof Malformed || e instanceof VsmmuError) reply = `FAIL ${e.message}\n`;
       else throw e;
     }
-    const res = `${this.out}${reply}\n`;
+    const out = this.out;
+    if (out === '') return reply;
     this.out = '';
-    return res;
+    return out + reply;
+  }
+
+  /**
+   * The hot requests scanned on char codes, without splitting the line or a bigint: a sized
+   * read or 32-bit write of a RAM word or SMMU register, `read` of RAM, and a well-formed
+   * `smmu_dma … R`, all with plain numbers (LineScanner.num). Returns the reply line, or
+   * undefined, having done nothing, for any other line (then `dispatch` handles it, with the
+   * same reply it always gives).
+   */
+  private quickLine(line: string): string | undefined {
+    const c0 = line.charCodeAt(0);
+    if (c0 === 115) return line.startsWith('smmu_dma ') ? this.quickDma(line) : undefined;
+    const sc = this.scan;
+    const m = this.machine;
+    if (c0 === 114) {
+      if (!line.startsWith('read')) return undefined;
+      const c4 = line.charCodeAt(4);
+      if (c4 === 32) {
+        // read ADDR LEN
+        sc.reset(line, 5);
+        const a = sc.num();
+        if (a < 0 || !sc.space()) return undefined;
+        const len = sc.num();
+        if (len < 1 || len > QTEST_MAX_TRANSFER || !sc.atEnd()) return undefined;
+        return hexReplyLine(m.readBytes(a, len));
+      }
+      const size = c4 === 108 ? 4 : c4 === 98 ? 1 : c4 === 119 ? 2 : 0;
+      if (size === 0 || line.charCodeAt(5) !== 32) return undefined;
+      sc.reset(line, 6);
+      const a = sc.num();
+      if (a < 0 || !sc.atEnd()) return undefined;
+      const v = m.readSmall(a, size);
+      if (v < 0) return undefined;
+      if (v !== this.lastU32) {
+        this.lastU32 = v;
+        this.lastU32Line = u32ReplyLine(v);
+      }
+      return this.lastU32Line;
+    }
+    if (c0 === 119 && line.startsWith('writel ')) {
+      sc.reset(line, 7);
+      const a = sc.num();
+      if (a < 0 || !sc.space()) return undefined;
+      const v = sc.num();
+      if (v < 0 || !sc.atEnd()) return undefined;
+      return m.writeWord(a, v >>> 0) ? 'OK\n' : undefined;
+    }
+    return undefined;
+  }
+
+  /** `smmu_dma SID SSID IOVA LEN R` with plain numbers, scanned; undefined for anything else. */
+  private quickDma(line: string): string | undefined {
+    const t = this.translator;
+    if (t?.translateFast === undefined) return undefined;
+    const sc = this.scan;
+    sc.reset(line, 9);
+    const sid = sc.num();
+    if (sid < 0 || sid > 0xffff_ffff || !sc.space()) return undefined;
+    let ssid = -1;
+    if (!sc.char(45)) {
+      ssid = sc.num();
+      if (ssid < 0 || ssid > 0xf_ffff) return undefined;
+    }
+    if (!sc.space()) return undefined;
+    const iova = sc.num();
+    if (iova < 0 || !sc.space()) return undefined;
+    const len = sc.num();
+    if (len < 1 || len > SMMU_DMA_MAX_LEN || iova + len > 2 ** 53) return undefined;
+    if (!sc.space() || !sc.char(82) || !sc.atEnd()) return undefined;
+    const r = this.dmaFast(t, sid, ssid, iova, len, undefined);
+    return r === null ? 'FAIL fault\n' : r === undefined ? 'OK\n' : hexReplyLine(r);
   }
 
   private dispatch(words: string[]): string {
@@ -396,24 +482,6 @@ export class QtestServer {
 
   private smmuDma(all: string[]): string {
     const t = this.translator;
-    if (all.length === 6 && all[5] === 'R' && t?.translateFast !== undefined) {
-      // Number path for a well-formed read with plain numbers; anything else below.
-      const sid = quickNum(all[1]);
-      const ssid = all[2] === '-' ? -1 : quickNum(all[2]);
-      const iova = quickNum(all[3]);
-      const len = quickNum(all[4]);
-      if (
-        sid >= 0 &&
-        sid <= 0xffff_ffff &&
-        (all[2] === '-' || (ssid >= 0 && ssid <= 0xf_ffff)) &&
-        iova >= 0 &&
-        len >= 1 &&
-        len <= SMMU_DMA_MAX_LEN &&
-        iova + len <= 2 ** 53
-      ) {
-        return this.dmaFast(t, sid, ssid, iova, len, undefined);
-      }
-    }
     const words = [...all];
     while (words.length > 1 && words[words.length - 1] === '') words.pop();
     if (words.length < 6) throw new Malformed('usage: smmu_dma SID SSID IOVA LEN R|W [0xHEX]');
@@ -451,7 +519,7 @@ export class QtestServer {
     if (words.length > 7) throw new Malformed('too many arguments');
     if (!t) return 'FAIL no SMMU';
     if (t.translateFast !== undefined && iova + lenB <= 2n ** 53n) {
-      return this.dmaFast(t, Number(sid), ssid ?? -1, Number(iova), len, data);
+      return this.dmaReply(this.dmaFast(t, Number(sid), ssid ?? -1, Number(iova), len, data));
     }
     const read = data === undefined ? new Uint8Array(len) : undefined;
     let done = 0;
@@ -467,9 +535,15 @@ export class QtestServer {
     return read ? `OK 0x${toHex(read)}` : 'OK';
   }
 
+  /** The reply (without its newline) to a `dmaFast` outcome. */
+  private dmaReply(r: Uint8Array | null | undefined): string {
+    return r === null ? 'FAIL fault' : r === undefined ? 'OK' : `OK 0x${toHex(r)}`;
+  }
+
   /**
    * `smmu_dma` on the number path (translateFast; addresses below 2^53): no request object or
-   * bigint per transaction. Same order of effects as the general path.
+   * bigint per transaction. Same order of effects as the general path. Returns the bytes read,
+   * undefined after a write, or null when a transaction was terminated.
    */
   private dmaFast(
     t: DmaTranslator,
@@ -478,7 +552,7 @@ export class QtestServer {
     va0: number,
     len: number,
     data: Uint8Array | undefined,
-  ): string {
+  ): Uint8Array | null | undefined {
     const fast = t.translateFast as NonNullable<DmaTranslator['translateFast']>;
     const m = this.machine;
     const flags = data ? 1 : 0;
@@ -488,7 +562,7 @@ export class QtestServer {
       const va = va0 + done;
       const n = Math.min(len - done, 4096 - (va % 4096));
       const pa = fast.call(t, sid, ssid, va, flags);
-      if (pa < 0) return 'FAIL fault';
+      if (pa < 0) return null;
       if (data) m.writeBytes(pa, data.subarray(done, done + n));
       else if (n === len) read = m.readBytes(pa, n);
       else {
@@ -497,7 +571,7 @@ export class QtestServer {
       }
       done += n;
     }
-    return read ? `OK 0x${toHex(read)}` : 'OK';
+    return read;
   }
 }
 

@@ -164,6 +164,24 @@ export class VirtMachine {
   }
 
   /**
+   * Number path of `write(addr, 4, v)` for a u32 `v` at a safe-integer address: writes an
+   * aligned RAM word or an aligned SMMU register and returns true, or does nothing and returns
+   * false for any other access (then `write` does it). Same effects as `write`.
+   */
+  writeWord(a: number, v: number): boolean {
+    if (!(a >= 0 && a < Number.MAX_SAFE_INTEGER) || (a & 3) !== 0) return false;
+    if (a >= this.ramBase && a + 4 <= this.ramEnd) {
+      this.mem.write32(a, v);
+      return true;
+    }
+    if (this.smmu && a >= VIRT_SMMU_BASE && a + 4 <= VIRT_SMMU_BASE + VIRT_SMMU_SIZE) {
+      this.smmu.mmioWrite(a - VIRT_SMMU_BASE, 4, BigInt(v));
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * Reads `len` bytes starting at `addr` (split per region). A number address (a safe integer)
    * whose range lies inside RAM is read directly.
    */

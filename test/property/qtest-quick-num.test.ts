@@ -53,7 +53,7 @@ describe('qtest quickNum', () => {
     expect(quickNum('0')).toBe(0);
     expect(quickNum('0x90500a8')).toBe(0x0905_00a8);
     expect(quickNum('16')).toBe(16);
-    expect(quickNum('0x' + 'f'.repeat(13))).toBe(2 ** 52 - 1);
+    expect(quickNum(`0x${'f'.repeat(13)}`)).toBe(2 ** 52 - 1);
     // Left to the bigint parser: octal, too long, signs, empty hex, undefined.
     for (const w of ['010', `0x${'f'.repeat(14)}`, '1234567890123456', '-1', '0x', '', undefined]) {
       expect(quickNum(w)).toBe(-1);
