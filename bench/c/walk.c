@@ -5,13 +5,15 @@
  * SparseMemory's one-entry last-page cache, bounds check and abort check; the walk mirrors
  * src/pgtable/walker.ts (index, abort check, descriptor read, validity, address size, AF,
  * permissions, result record). Modes 4-6 mirror the SMMU model's translate (src/smmu/translate.ts,
- * tlb.ts, config-cache.ts). A TLB hit takes fastHit's path: the remembered configuration of
- * the last (StreamID, SubstreamID) (two version compares), the STE and CD LRU stamps, the TLB
- * lookups (ASID-tagged, then global; one probe of tlb.ts's open-addressing index per block size
- * present, LRU list update), the permission check, the output address and the last-result
- * fields. Anything else: STE and CD cache lookups, the walk above, the TLB insertion with LRU
- * eviction and the attribute-cache lookup. Mode 4: TLB of 4096 entries, warm (hits); 5: 16 entries over 256 pages
- * (every access misses and walks, stage 1); 6: the same, nested. Input: a data file written by
+ * tlb.ts, config-cache.ts). A TLB hit takes translateFast's hit path: the remembered configuration
+ * of the last (StreamID, SubstreamID) (one shared version compare), the TLB lookups (ASID-tagged,
+ * then global; one probe of tlb.ts's open-addressing index per block size present over its
+ * packed slot rows; the CLOCK reference bit), the permission masks, the STE and CD LRU stamps only
+ * when the caches' clock moved, one counter, the output address (one addition) and the two
+ * last-result fields. Anything else: STE and CD cache lookups, the walk above, the TLB insertion
+ * with CLOCK eviction and the attribute-cache lookup. Mode 4: TLB of 4096 entries, warm (hits);
+ * 5: 16 entries over 256 pages (every access misses and walks, stage 1); 6: the same, nested.
+ * Input: a data file written by
  * bench/run.ts. Output: "ns_per_op checksum accesses".
  */
 #include <stdint.h>
@@ -174,42 +176,51 @@ static const int CLASS_SHIFT[NCLASS] = {12, 14, 16, 21, 25, 29, 30, 36, 39, 42};
 typedef struct { int id; int counts[NCLASS]; int present[NCLASS]; int npresent; } ctx_t;
 static ctx_t ctx_a = { .id = 0 }, ctx_g = { .id = 1 }; /* ASID-tagged and global contexts */
 static hmap_t ste_cache, cd_cache, attr_cache;
-static uint64_t *ste_used, *cd_used, clock_;
-static int32_t cap, used_, head = -1, tail = -1, freetop;
-static int32_t *s_ctx, *prv, *nxt, *freel;
-static uint64_t *s_block, *s_oa, *s_ipa;
-static uint8_t *s_shift, *s_perm1, *s_perm2, *s_level, *s_gran;
-static uint16_t *s_attr;
-static uint64_t st_trans, st_hits, st_miss, st_walks, st_ste, st_cd, st_fills;
+/* config-cache.ts: the caches share one epoch (version, LRU clock); stamps per slot. */
+static uint64_t *ste_used, *cd_used, cache_clock, cache_version;
+/* tlb.ts's slot layout: SLOT int32 words per slot (TAG = context id x 16 + class, BLO, BHI,
+ * PERMS = hit mask | s1 << 8 | s2 << 16 | shift << 24, INFO = level + 1 | granule << 3 |
+ * attr << 11, PREV, NEXT, REF) and two doubles (output base - input base, IPA base). */
+enum { SLOT = 8, TAG = 0, BLO = 1, BHI = 2, PERMS = 3, INFO = 4, PREV = 5, NEXT = 6, REF = 7 };
+static int32_t cap, used_, head = -1, tail = -1, free_head = -1;
+static int32_t *tm;
+static double *tf;
+static uint64_t st_trans, st_hits, st_miss, st_walks, st_ste, st_cd, st_fills, fast_hits;
 typedef struct { int ok; uint64_t pa; int attrs; } tres_t;
 static tres_t tres;
 /* tlb.ts's hash index: one open-addressing table (linear probing, backward-shift deletion) from
- * (context, class, block) to slot, a power of two >= 2 x capacity, the same multiplicative hash. */
+ * (tag, block) to slot, a power of two >= 2 x capacity, the same multiplicative hash. */
 static int32_t *tindex;
 static uint32_t tmask, thshift;
 
-static void link_tail(int32_t s) { prv[s] = tail; nxt[s] = -1; if (tail >= 0) nxt[tail] = s; else head = s; tail = s; }
+static void link_tail(int32_t s) {
+  tm[s * SLOT + PREV] = tail; tm[s * SLOT + NEXT] = -1;
+  if (tail >= 0) tm[tail * SLOT + NEXT] = s; else head = s;
+  tail = s;
+}
 static void unlink_(int32_t s) {
-  int32_t p = prv[s], n = nxt[s];
-  if (p >= 0) nxt[p] = n; else head = n;
-  if (n >= 0) prv[n] = p; else tail = p;
+  int32_t p = tm[s * SLOT + PREV], n = tm[s * SLOT + NEXT];
+  if (p >= 0) tm[p * SLOT + NEXT] = n; else head = n;
+  if (n >= 0) tm[n * SLOT + PREV] = p; else tail = p;
 }
 static void to_tail(int32_t s) { if (tail == s) return; unlink_(s); link_tail(s); }
 static int class_of(int shift) { for (int c = 0; c < NCLASS; c++) if (CLASS_SHIFT[c] == shift) return c; return -1; }
 static ctx_t *ctx_of(int id) { return id ? &ctx_g : &ctx_a; }
-static inline uint32_t tbucket(int id, int c, uint64_t block) {
-  uint32_t x = (uint32_t)block ^ ((uint32_t)(block >> 32) * 0x85ebca6bu) ^ ((uint32_t)(id * 16 + c) * 0xc2b2ae35u);
+static inline uint32_t tbucket(int32_t tag, uint64_t block) {
+  uint32_t x = (uint32_t)block ^ (((uint32_t)(block >> 32) + (uint32_t)tag * 512u) * 0x85ebca6bu);
   return ((x ^ (x >> 16)) * 0x9e3779b1u) >> thshift;
 }
-static inline int32_t tfind(int id, int c, uint64_t block) {
-  uint8_t shift = (uint8_t)CLASS_SHIFT[c];
-  for (uint32_t i = tbucket(id, c, block); ; i = (i + 1) & tmask) {
+static inline int32_t tfind(int32_t tag, uint64_t block) {
+  int32_t lo = (int32_t)(uint32_t)block, hi = (int32_t)(uint32_t)(block >> 32);
+  for (uint32_t i = tbucket(tag, block); ; i = (i + 1) & tmask) {
     int32_t s = tindex[i];
     if (s < 0) return -1;
-    if (s_block[s] == block && s_ctx[s] == id && s_shift[s] == shift) return s;
+    const int32_t *e = tm + s * SLOT;
+    if (e[BLO] == lo && e[TAG] == tag && e[BHI] == hi) return s;
   }
 }
-static uint32_t thome(int32_t s) { return tbucket(s_ctx[s], class_of(s_shift[s]), s_block[s]); }
+static uint64_t block_of(int32_t s) { return (uint64_t)(uint32_t)tm[s * SLOT + BHI] << 32 | (uint32_t)tm[s * SLOT + BLO]; }
+static uint32_t thome(int32_t s) { return tbucket(tm[s * SLOT + TAG], block_of(s)); }
 static void tdrop(int32_t slot) {
   uint32_t i = thome(slot);
   while (tindex[i] != slot) i = (i + 1) & tmask;
@@ -223,51 +234,72 @@ static void tdrop(int32_t slot) {
   tindex[i] = -1;
 }
 static void tlb_remove(int32_t s) {
-  ctx_t *c = ctx_of(s_ctx[s]); int k = class_of(s_shift[s]);
+  int32_t tag = tm[s * SLOT + TAG];
+  ctx_t *c = ctx_of(tag >> 4); int k = tag & 15;
   tdrop(s);
   if (--c->counts[k] == 0) {
     int n = 0; for (int i = 0; i < c->npresent; i++) if (c->present[i] != k) c->present[n++] = c->present[i];
     c->npresent = n;
   }
-  unlink_(s); freel[freetop++] = s; used_--;
+  unlink_(s); tm[s * SLOT + TAG] = -1; tm[s * SLOT + NEXT] = free_head; free_head = s; used_--;
 }
-static inline int32_t tlb_lookup(const ctx_t *c, uint64_t addr) {
-  for (int i = 0; i < c->npresent; i++) {
-    int k = c->present[i];
-    int32_t s = tfind(c->id, k, addr >> CLASS_SHIFT[k]);
-    if (s >= 0) { to_tail(s); return s; }
+/* CLOCK eviction: referenced entries at the head lose their bit and go to the back. */
+static void tlb_evict(void) {
+  int32_t v = head;
+  while (tm[v * SLOT + REF]) { tm[v * SLOT + REF] = 0; to_tail(v); v = head; }
+  tlb_remove(v);
+}
+/* lookupPair: ASID-tagged context, then global; one probe per block size present; CLOCK ref. */
+static inline int32_t tlb_lookup(const ctx_t *first, const ctx_t *second, uint64_t addr) {
+  const ctx_t *c = first;
+  for (;;) {
+    for (int k = 0; k < c->npresent; k++) {
+      int cl = c->present[k];
+      int32_t tag = c->id * 16 + cl;
+      uint64_t block = addr >> CLASS_SHIFT[cl];
+      int32_t lo = (int32_t)(uint32_t)block, hi = (int32_t)(uint32_t)(block >> 32);
+      for (uint32_t i = tbucket(tag, block); ; i = (i + 1) & tmask) {
+        int32_t s = tindex[i];
+        if (s < 0) break;
+        int32_t *e = tm + s * SLOT;
+        if (e[BLO] == lo && e[TAG] == tag && e[BHI] == hi) { e[REF] = 1; return s; }
+      }
+    }
+    if (c == second) return -1;
+    c = second;
   }
-  return -1;
 }
-static void tlb_insert(int id, uint64_t addr, int shift, uint64_t oa, uint64_t ipa, int p1, int p2, int attr, int level) {
+static void tlb_insert(int id, uint64_t addr, int shift, uint64_t oa, uint64_t ipa, int p1, int p2, int attr, int level, int kind12) {
   ctx_t *c = ctx_of(id); int k = class_of(shift);
   uint64_t block = addr >> shift;
-  int32_t s = tfind(id, k, block);
+  int32_t tag = id * 16 + k;
+  int32_t s = tfind(tag, block);
   if (s < 0) {
-    if (freetop == 0) tlb_remove(head);
-    s = freel[--freetop]; used_++;
+    if (free_head < 0) tlb_evict();
+    s = free_head; free_head = tm[s * SLOT + NEXT]; used_++;
     if (c->counts[k]++ == 0) {
       int i = c->npresent++;
       while (i > 0 && c->present[i - 1] > k) { c->present[i] = c->present[i - 1]; i--; }
       c->present[i] = k;
     }
-    s_ctx[s] = id; s_block[s] = block; s_shift[s] = (uint8_t)shift;
-    uint32_t i = tbucket(id, k, block);
+    tm[s * SLOT + TAG] = tag; tm[s * SLOT + BLO] = (int32_t)(uint32_t)block; tm[s * SLOT + BHI] = (int32_t)(uint32_t)(block >> 32);
+    uint32_t i = tbucket(tag, block);
     while (tindex[i] >= 0) i = (i + 1) & tmask;
     tindex[i] = s;
     link_tail(s);
-  } else to_tail(s);
-  s_oa[s] = oa; s_ipa[s] = ipa;
-  s_perm1[s] = (uint8_t)p1; s_perm2[s] = (uint8_t)p2; s_attr[s] = (uint16_t)attr;
-  s_level[s] = (uint8_t)level; s_gran[s] = 12; st_fills++;
+  }
+  tm[s * SLOT + REF] = 1;
+  int hit = kind12 ? ((p1 & p2 & 0x3f) | ((p1 | p2) & 0xc0)) : p1;
+  tm[s * SLOT + PERMS] = hit | (p1 & 0xff) << 8 | (p2 & 0xff) << 16 | shift << 24;
+  tm[s * SLOT + INFO] = (level + 1) | 12 << 3 | attr << 11;
+  tf[s * 2] = (double)oa - (double)(block << shift); tf[s * 2 + 1] = (double)ipa;
+  st_fills++;
 }
 static void tlb_init(int32_t n) {
-  cap = n; freetop = n;
-  s_ctx = malloc(n * 4); prv = malloc(n * 4); nxt = malloc(n * 4); freel = malloc(n * 4);
-  s_block = malloc(n * 8); s_oa = malloc(n * 8); s_ipa = malloc(n * 8);
-  s_shift = malloc(n); s_perm1 = malloc(n); s_perm2 = malloc(n); s_level = malloc(n); s_gran = malloc(n);
-  s_attr = malloc(n * 2);
-  for (int i = 0; i < n; i++) freel[i] = n - 1 - i;
+  cap = n;
+  tm = malloc((size_t)n * SLOT * 4); tf = malloc((size_t)n * 2 * sizeof *tf);
+  for (int i = 0; i < n; i++) { tm[i * SLOT + TAG] = -1; tm[i * SLOT + NEXT] = i + 1 < n ? i + 1 : -1; }
+  free_head = n > 0 ? 0 : -1;
   int bits = 1; while ((1u << bits) < 2u * (uint32_t)n) bits++;
   tindex = malloc((1u << bits) * 4); memset(tindex, 0xff, (1u << bits) * 4);
   tmask = (1u << bits) - 1; thshift = 32 - bits;
@@ -276,13 +308,14 @@ static void tlb_init(int32_t n) {
   hset(&ste_cache, 0x10, 0); hset(&cd_cache, 0x10ULL << 20, 0);
 }
 
-/* The remembered configuration of translate.ts's fastHit: (StreamID, SubstreamID), the two
- * config caches' versions, the cache slots, the input limit, and the last-result fields. */
+/* translate.ts's remembered configuration: (StreamID, SubstreamID), the caches' version and the
+ * clock after the last re-stamp, the cache slots, the input limit, the flags forced by PRIVCFG /
+ * INSTCFG; the last-result fields (PA and attrsOf's key). */
 static int64_t m_sid = -1, m_ssid = -2;
-static uint32_t ste_ver, cd_ver, m_ste_ver = ~0u, m_cd_ver = ~0u;
-static int32_t m_ste_slot, m_cd_slot;
+static int64_t m_ver = -1, m_clock = -1;
+static int32_t m_ste_slot, m_cd_slot, m_keep = 7, m_set = 0;
 static uint64_t m_limit;
-static uint64_t last_pa; static int last_attr, last_alloc, last_priv, last_inst;
+static uint64_t last_pa; static int last_info;
 /* walker.ts checkPermission: need bit, PAN, dirty-state check. */
 static inline int perm_ok(uint32_t perms, int write, int priv) {
   uint32_t need = write ? (priv ? 2 : 16) : (priv ? 1 : 8);
@@ -291,42 +324,52 @@ static inline int perm_ok(uint32_t perms, int write, int priv) {
   if (write && (perms & 0x40)) return 0; /* DIRTY_PENDING */
   return 1;
 }
+/* The PERM_NEED / PERM_DENY masks per FAST_ACCESS value (write 1, priv 2, inst 4). */
+static const uint8_t PERM_NEED[8] = {8, 16, 1, 2, 32, 16, 4, 2};
+static const uint8_t PERM_DENY[8] = {0, 64, 128, 192, 0, 64, 0, 192};
 
-/* One transaction (read, unprivileged, data) by StreamID 0x10 without a SubstreamID. */
-static void translate(uint64_t iova, const params_t *p1, const params_t *p2) {
-  const int write = 0, priv = 0;
-  if (iova >> 63 && iova > ~0ULL) abort(); /* request range checks */
-  /* The TLB-hit path (fastHit): remembered config, TLB lookups, permission check, PA. */
-  if (m_sid == 0x10 && m_ssid == -1 && ste_ver == m_ste_ver && cd_ver == m_cd_ver && iova < m_limit) {
-    int32_t s = tlb_lookup(&ctx_a, iova);
-    if (s < 0) s = tlb_lookup(&ctx_g, iova);
-    if (s >= 0 && perm_ok(s_perm1[s], write, priv) && (p2 == 0 || perm_ok(s_perm2[s], write, priv))) {
-      ste_used[m_ste_slot] = ++clock_; cd_used[m_cd_slot] = ++clock_;
-      st_trans++; st_ste++; st_cd++; st_hits++;
-      last_pa = s_oa[s] + (iova & ((1ULL << s_shift[s]) - 1));
-      last_attr = s_attr[s]; last_alloc = -1; last_priv = priv; last_inst = 0;
-      tres.ok = 1; tres.pa = last_pa; tres.attrs = last_attr;
-      return;
+/* One transaction by StreamID 0x10 without a SubstreamID, access flags `flags`. */
+static void translate(uint64_t iova, int flags, const params_t *p1, const params_t *p2) {
+  /* translateFast's hit path: remembered config, TLB lookup, permission mask, PA. */
+  if (m_sid == 0x10 && m_ssid == -1 && (int64_t)cache_version == m_ver && iova < m_limit && (flags & 7) == flags) {
+    int32_t s = tlb_lookup(&ctx_a, &ctx_g, iova);
+    if (s >= 0) {
+      int f = (flags & m_keep) | m_set;
+      int32_t p = tm[s * SLOT + PERMS];
+      if ((p & PERM_NEED[f]) && !(p & PERM_DENY[f])) {
+        if ((int64_t)cache_clock != m_clock) {
+          ste_used[m_ste_slot] = ++cache_clock; cd_used[m_cd_slot] = ++cache_clock; m_clock = (int64_t)cache_clock;
+        }
+        fast_hits++;
+        uint64_t pa = (uint64_t)((double)iova + tf[s * 2]);
+        last_pa = pa;
+        last_info = (tm[s * SLOT + INFO] >> 11) * 64 + (f & 2) + ((f & 5) == 4);
+        tres.ok = 1; tres.pa = pa;
+        return;
+      }
     }
   }
+  /* fastMiss: the general path. */
+  int write = flags & 1, priv = (flags >> 1) & 1;
   st_trans++;
-  int32_t si = hget(&ste_cache, 0x10); ste_used[si] = ++clock_; st_ste++;
-  int32_t ci = hget(&cd_cache, 0x10ULL << 20); cd_used[ci] = ++clock_; st_cd++;
+  int32_t si = hget(&ste_cache, 0x10); ste_used[si] = ++cache_clock; st_ste++;
+  int32_t ci = hget(&cd_cache, 0x10ULL << 20); cd_used[ci] = ++cache_clock; st_cd++;
   if (iova >= (1ULL << 53)) abort();
   uint64_t key = iova;
   if (key >= (1ULL << p1->input_bits)) { tres.ok = 0; return; }
   /* remember the configuration for the hit path */
-  m_sid = 0x10; m_ssid = -1; m_ste_ver = ste_ver; m_cd_ver = cd_ver; m_ste_slot = si; m_cd_slot = ci;
-  m_limit = 1ULL << p1->input_bits;
-  int32_t slot = tlb_lookup(&ctx_a, key);
-  if (slot < 0) slot = tlb_lookup(&ctx_g, key);
+  if (!(m_sid == 0x10 && m_ssid == -1 && (int64_t)cache_version == m_ver)) {
+    m_sid = 0x10; m_ssid = -1; m_ver = (int64_t)cache_version; m_clock = -1;
+    m_ste_slot = si; m_cd_slot = ci; m_limit = 1ULL << p1->input_bits;
+  }
+  int32_t slot = tlb_lookup(&ctx_a, &ctx_g, key);
   uint64_t pa; int attr;
   if (slot >= 0) {
-    int nested = p2 != 0;
-    if (!perm_ok(s_perm1[slot], write, priv) || (nested && !perm_ok(s_perm2[slot], write, priv))) abort();
+    int32_t p = tm[slot * SLOT + PERMS];
+    if (!perm_ok(p & 0xff, write, priv)) abort();
     st_hits++;
-    pa = s_oa[slot] + (key & ((1ULL << s_shift[slot]) - 1));
-    attr = s_attr[slot];
+    pa = (uint64_t)((double)key + tf[slot * 2]);
+    attr = tm[slot * SLOT + INFO] >> 11;
   } else {
     st_miss++; st_walks++;
     if (p2) {
@@ -340,9 +383,11 @@ static void translate(uint64_t iova, const params_t *p1, const params_t *p2) {
     attr = (res.attr_indx & 0xff) + 512 * (res.sh & 3);
     uint64_t lowmask = (1ULL << shift) - 1;
     tlb_insert(res.ng ? 0 : 1, key, shift, res.oa & ~lowmask, p2 ? res.ipa & ~lowmask : ~0ULL,
-               (int)res.s1_perms, p2 ? (int)res.s2_perms : 0xff, attr, res.s1_level);
+               (int)res.s1_perms, p2 ? (int)res.s2_perms : 0xff, attr, res.s1_level, p2 != 0);
     pa = res.oa;
   }
+  /* noteHit: the last-result fields */
+  last_pa = pa; last_info = ((attr * 16 + 0) * 2 + priv) * 2;
   /* the shared attribute object of (attr, alloc, priv, inst) */
   uint64_t ak = (((uint64_t)attr * 16 + 0) * 2 + (uint64_t)priv) * 2 + 0;
   int32_t ai = hget(&attr_cache, ak);
@@ -397,7 +442,7 @@ int main(int argc, char **argv) {
           if (walk_stage(&p1, 1, items[i], 0, 0, &L1, &p2, &TT) &&
               walk_stage(&p2, 2, L1.oa, 0, 0, &L2, 0, 0)) { fill(&L1, &L2, items[i]); sum += res.oa; }
         } else if (mode >= 4) {
-          translate(items[i], &p1, mode == 6 ? &p2 : 0);
+          translate(items[i], 0, &p1, mode == 6 ? &p2 : 0);
           if (tres.ok) sum += tres.pa;
         } else {
           uint64_t w = items[i];

@@ -15,6 +15,18 @@ import type { SteConfig } from './config.ts';
 export type Eviction = 'lru' | 'fifo';
 
 /**
+ * The version and LRU clock of one or more bounded caches. Caches sharing one epoch share their
+ * version (any change to any of them bumps it) and their LRU clock (stamps stay ordered within
+ * each cache, which is all LRU needs). When `clock` has not moved since a caller touched its
+ * remembered slots, those slots are still the most recent of their caches, so touching them again
+ * would change nothing: the TLB-hit fast path relies on that.
+ */
+export interface CacheEpoch {
+  version: number;
+  clock: number;
+}
+
+/**
  * A bounded map with numeric keys. Replacement: FIFO evicts the oldest insertion (JS Maps
  * iterate in insertion order); LRU stamps every hit and evicts the smallest stamp, so a hit
  * costs one lookup and one store (the map itself is only touched on fills and evictions).
@@ -28,19 +40,25 @@ export class BoundedCache<V> {
   private readonly values: (V | undefined)[] = [];
   private readonly stamps: Float64Array;
   private readonly freeSlots: number[] = [];
-  private clock = 0;
+  /** Version and LRU clock, possibly shared with other caches (see CacheEpoch). */
+  readonly epoch: CacheEpoch;
   /** Entries dropped to make room. */
   evictions = 0;
-  /**
-   * Bumped by every change of the key → slot mapping or of a value (set, delete, clear): a
-   * caller that remembered a slot may use it with `touch` while the version is unchanged.
-   */
-  version = 0;
 
-  constructor(capacity: number, eviction: Eviction) {
+  constructor(capacity: number, eviction: Eviction, epoch: CacheEpoch = { version: 0, clock: 0 }) {
     this.capacity = capacity;
     this.lru = eviction === 'lru';
     this.stamps = new Float64Array(Math.max(0, capacity));
+    this.epoch = epoch;
+  }
+
+  /**
+   * Bumped by every change of the key → slot mapping or of a value (set, delete, clear) of this
+   * cache (or of a cache sharing its epoch): a caller that remembered a slot may use it with
+   * `touch` while the version is unchanged.
+   */
+  get version(): number {
+    return this.epoch.version;
   }
 
   get size(): number {
@@ -51,7 +69,7 @@ export class BoundedCache<V> {
   get(key: number): V | undefined {
     const slot = this.map.get(key);
     if (slot === undefined) return undefined;
-    if (this.lru) this.stamps[slot] = ++this.clock;
+    if (this.lru) this.stamps[slot] = ++this.epoch.clock;
     return this.values[slot];
   }
 
@@ -62,13 +80,13 @@ export class BoundedCache<V> {
 
   /** A hit on a remembered slot (valid while `version` is unchanged): the same as `get`. */
   touch(slot: number): void {
-    if (this.lru) this.stamps[slot] = ++this.clock;
+    if (this.lru) this.stamps[slot] = ++this.epoch.clock;
   }
 
   /** Inserts or replaces; no-op when the capacity is 0 (no caching). */
   set(key: number, v: V): void {
     if (this.capacity <= 0) return;
-    this.version++;
+    this.epoch.version++;
     let slot = this.map.get(key);
     if (slot === undefined) {
       if (this.map.size >= this.capacity) this.evict();
@@ -76,7 +94,7 @@ export class BoundedCache<V> {
       this.map.set(key, slot);
     }
     this.values[slot] = v;
-    this.stamps[slot] = ++this.clock;
+    this.stamps[slot] = ++this.epoch.clock;
   }
 
   private evict(): void {
@@ -103,7 +121,7 @@ export class BoundedCache<V> {
   delete(key: number): boolean {
     const slot = this.map.get(key);
     if (slot === undefined) return false;
-    this.version++;
+    this.epoch.version++;
     this.map.delete(key);
     this.values[slot] = undefined;
     this.freeSlots.push(slot);
@@ -124,7 +142,7 @@ export class BoundedCache<V> {
 
   clear(): number {
     const n = this.map.size;
-    this.version++;
+    this.epoch.version++;
     this.map.clear();
     this.values.length = 0;
     this.freeSlots.length = 0;
@@ -212,11 +230,14 @@ export class ConfigCaches<C> {
   readonly cd: BoundedCache<C>;
   readonly l1cd: BoundedCache<L1CdEntry>;
 
+  /** The epoch the four caches share. */
+  readonly epoch: CacheEpoch = { version: 0, clock: 0 };
+
   constructor(sizes: ConfigCacheSizes, eviction: Eviction) {
-    this.ste = new BoundedCache(sizes.ste, eviction);
-    this.l1std = new BoundedCache(sizes.l1std, eviction);
-    this.cd = new BoundedCache(sizes.cd, eviction);
-    this.l1cd = new BoundedCache(sizes.l1cd, eviction);
+    this.ste = new BoundedCache(sizes.ste, eviction, this.epoch);
+    this.l1std = new BoundedCache(sizes.l1std, eviction, this.epoch);
+    this.cd = new BoundedCache(sizes.cd, eviction, this.epoch);
+    this.l1cd = new BoundedCache(sizes.l1cd, eviction, this.epoch);
   }
 
   private dropCds(inRange: (sid: number) => boolean, out: CfgiResult): void {

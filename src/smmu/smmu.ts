@@ -25,6 +25,7 @@ import { CMD_OP, commandName } from '../arch/cmd.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import type { SparseMemory } from '../mem/sparse-memory.ts';
 import type { ReservedFieldPolicy } from './commands.ts';
+import { checkFastArgs } from './fast-args.ts';
 import {
   completeIdrs,
   decodeFeatures,
@@ -131,6 +132,10 @@ function u32Option(name: string, v: number | undefined, dflt: number): number {
   return v;
 }
 
+/** A translation side with the number path. */
+type FastSide = TranslationSide &
+  Required<Pick<TranslationSide, 'translateFast' | 'lastResult' | 'setLastResult'>>;
+
 /** The SMMUv3 model: MMIO registers, queues, interrupts, bypass; translation is delegated. */
 export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
   readonly mem: SparseMemory;
@@ -152,6 +157,8 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
   lastCommandError: CommandError | undefined;
 
   private translation: TranslationSide | undefined;
+  /** The translation side when it has the number path (translateFast etc.), else undefined. */
+  private fastSide: FastSide | undefined = undefined;
   private readonly irqOut: ((line: IrqLine, level: boolean) => void) | undefined;
   private readonly msiOut: ((w: MsiWrite) => void) | undefined;
   private readonly sevOut: (() => void) | undefined;
@@ -237,6 +244,11 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
   /** Connects the translation side (stream table, walks, caches, stalls). */
   attachTranslation(t: TranslationSide): void {
     this.translation = t;
+    this.fastSide =
+      t.translateFast !== undefined && t.lastResult !== undefined && t.setLastResult !== undefined
+        ? (t as FastSide)
+        : undefined;
+    this.fastSlow = undefined;
   }
 
   /** The attached translation side (undefined until one is attached). */
@@ -550,26 +562,17 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
    * bigint per call on a TLB hit.
    */
   translateFast(sid: number, ssid: number, iova: number, flags: number): number {
-    // One combined check (the messages are built out of line, so this entry stays small enough
-    // for V8 to inline into hot callers).
-    if (
-      sid >>> 0 !== sid ||
-      (ssid !== -1 && (ssid >>> 0 !== ssid || ssid >= 1048576)) ||
-      !(iova >= 0 && iova <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova) ||
-      (flags & 7) !== flags
-    ) {
-      throw fastArgError(sid, ssid, iova, flags);
+    const side = this.fastSide;
+    if (side === undefined || (this.cr0ack & 1) === 0) {
+      return this.translateFastObject(sid, ssid, iova, flags);
     }
-    const side = this.translation;
-    if (has32(this.cr0ack, 0) && side?.translateFast !== undefined) {
-      this.fastSlow = undefined;
-      return side.translateFast(sid, ssid, iova, flags);
-    }
-    return this.translateFastObject(sid, ssid, iova, flags);
+    // The side checks the arguments (checkFastArgs) the same way.
+    return side.translateFast(sid, ssid, iova, flags);
   }
 
   /** translateFast through the object API (SMMUEN = 0, or a side without a number path). */
   private translateFastObject(sid: number, ssid: number, iova: number, flags: number): number {
+    checkFastArgs(sid, ssid, iova, flags);
     // SMMUEN = 0 (GBPA) or a translation side without a number path: the object API.
     const r = this.translate({
       sid,
@@ -579,17 +582,17 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
       priv: (flags & 2) !== 0,
       inst: (flags & 4) !== 0,
     });
-    this.fastSlow = r;
+    // The side keeps the last outcome of either path (its number path needs no check here).
+    if (this.fastSide !== undefined) this.fastSide.setLastResult(r);
+    else this.fastSlow = r;
     if (r.ok) return Number(r.pa);
     return r.stalled ? FAST_RESULT.STALLED : r.razwi ? FAST_RESULT.RAZWI : FAST_RESULT.ABORT;
   }
 
   /** The outcome of the last `translateFast`, as `translate` returns it. */
   lastResult(): TranslateResult {
-    if (this.fastSlow !== undefined) return this.fastSlow;
-    const side = this.translation;
-    if (side?.lastResult === undefined) return { ok: false };
-    return side.lastResult();
+    if (this.fastSide !== undefined) return this.fastSide.lastResult();
+    return this.fastSlow ?? { ok: false };
   }
 
   private fastSlow: TranslateResult | undefined = undefined;
@@ -640,21 +643,4 @@ export function memAttrToMair(memattr: number): number {
   if (outer === 0) return put32(get32(memattr, 1, 0), 3, 2);
   const half = (x: number): number => (x === 1 ? 0b0100 : x === 2 ? 0b1011 : x === 3 ? 0b1111 : 0);
   return or32(put32(half(outer), 7, 4), half(get32(memattr, 1, 0)));
-}
-
-/** The usage error for bad translateFast arguments (the first bad one, as the checks order them). */
-function fastArgError(sid: number, ssid: number, iova: number, flags: number): VsmmuError {
-  if (sid >>> 0 !== sid) {
-    return new VsmmuError('OUT_OF_RANGE', `StreamID ${String(sid)} is not a u32`);
-  }
-  if (ssid !== -1 && (ssid >>> 0 !== ssid || ssid >= 2 ** 20)) {
-    return new VsmmuError('OUT_OF_RANGE', `SubstreamID ${String(ssid)} is not 20 bits`);
-  }
-  if (!(iova >= 0 && iova <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova)) {
-    return new VsmmuError(
-      'OUT_OF_RANGE',
-      `input address ${String(iova)} is not an integer below 2^53 (use translate)`,
-    );
-  }
-  return new VsmmuError('BAD_ARGUMENT', `access flags ${String(flags)} are not FAST_ACCESS`);
 }

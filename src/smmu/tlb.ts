@@ -8,11 +8,11 @@
 // F_PERMISSION may come from a cached entry.
 //
 // Representation (typescript.md §8.5): an interned context object per tag tuple (with a count
-// of its entries per block size), the entry payload in typed-array columns indexed by slot (no
-// object per entry), and one open-addressing hash index (linear probing, backward-shift
-// deletion) from (context, block size, block number) to slot, sized to twice the capacity: about
-// 51 bytes of bookkeeping per entry, where a JS Map per context cost ~28 bytes per entry on top
-// of the columns. Capacity is bounded; replacement is LRU or FIFO (IMPDEF).
+// of its entries per block size), the entry payload in one Int32Array row and one Float64Array
+// row per slot (no object per entry; see the slot layout below), and one open-addressing hash
+// index (linear probing, backward-shift deletion) from (context, block size, block number) to
+// slot, sized to twice the capacity: 48 bytes per slot plus 8–16 of index. Capacity is bounded;
+// replacement is CLOCK (default), LRU or FIFO (IMPDEF).
 
 import { hex } from '../arch/bits.ts';
 import type { TraceSink } from '../arch/trace.ts';
@@ -24,6 +24,8 @@ export const TLB_KIND = { S1: 1, S2: 2, S12: 3 } as const;
 const SHIFTS: readonly number[] = [12, 14, 16, 21, 25, 29, 30, 36, 39, 42];
 /** 2^shift per class. */
 const CLASS_SIZES: readonly number[] = SHIFTS.map((s) => 2 ** s);
+/** 2^−shift per class (multiplying by it is exact). */
+const INV_SIZES: readonly number[] = SHIFTS.map((s) => 2 ** -s);
 /** 2^n for n = 0..63. */
 const SIZES: readonly number[] = Array.from({ length: 64 }, (_, n) => 2 ** n);
 const CLASS_OF: readonly number[] = (() => {
@@ -129,56 +131,69 @@ export function attrSh(packed: number): number {
   return s === NO_SH ? -1 : s;
 }
 
+// Slot layout: one Int32Array row of SLOT words per entry (all an entry's integer fields in one
+// or two cache lines) and one Float64Array row of two (output base, IPA base). TAG is
+// context id × 16 + block-size class (−1 for a free slot); BLO/BHI the block number's u32 halves;
+// PERMS the hit mask (permHit) | stage-1 bits << 8 | stage-2 bits << 16 | log2 block size << 24
+// (what a hit reads, in one word); INFO (level + 1) | log2 granule << 3 | packed attribute << 11;
+// PREV/NEXT the replacement order's links (free slots are chained through NEXT); REF the CLOCK
+// reference bit. The float row holds the output
+// base minus the input base (so a hit's PA is one addition) and the IPA base.
+const SLOT = 8;
+const TAG = 0;
+const BLO = 1;
+const BHI = 2;
+const PERMS = 3;
+const INFO = 4;
+const PREV = 5;
+const NEXT = 6;
+const REF = 7;
+
+/**
+ * TLB replacement policy (IMPDEF, §3.17): 'clock' (second chance: a hit sets the entry's
+ * reference bit; the victim is the oldest entry without one, entries passed over lose their bit
+ * and go to the back; an approximation of LRU like the pseudo-LRU of hardware TLBs), 'lru'
+ * (exact least recently used) or 'fifo' (oldest fill).
+ */
+export type TlbEviction = 'clock' | 'lru' | 'fifo';
+
 /** A bounded TLB. */
 export class Tlb {
   readonly capacity: number;
   readonly stats: TlbStats = { hits: 0, misses: 0, fills: 0, evictions: 0, invalidated: 0 };
   private readonly lru: boolean;
+  private readonly clock: boolean;
   private readonly trace: TraceSink | undefined;
   private readonly contexts = new Map<number, TlbContext>();
   private readonly byId: TlbContext[] = [];
-  // Slot columns.
-  private readonly sCtx: Int32Array;
-  private readonly sBlock: Float64Array;
-  private readonly sOa: Float64Array;
-  private readonly sIpa: Float64Array;
-  private readonly sShift: Uint8Array;
-  private readonly sPerm1: Uint8Array;
-  private readonly sPerm2: Uint8Array;
-  private readonly sAttr: Uint16Array;
-  private readonly sLevel: Int8Array;
-  private readonly sGran: Uint8Array;
-  /** LRU list links; free slots are chained through `next` from `freeHead`. */
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
+  /** Integer fields, SLOT words per slot (see the layout above). */
+  private readonly m: Int32Array;
+  /** Output block base − input block base, and IPA block base (−1 = none), per slot. */
+  private readonly f: Float64Array;
   private head = -1;
   private tail = -1;
   private freeHead = -1;
   private used = 0;
   /** Hash index: bucket → slot, −1 empty (a power of two ≥ 2 × capacity, at least 2). */
   private readonly index: Int32Array;
+  // The module's tables, as fields: a field load is cheaper than a module constant's.
+  private readonly invSizes = INV_SIZES;
   private readonly indexMask: number;
   /** 32 − log2(index size): the multiplicative hash keeps the top bits. */
   private readonly hashShift: number;
 
-  constructor(capacity: number, eviction: 'lru' | 'fifo', trace?: TraceSink) {
+  constructor(capacity: number, eviction: TlbEviction, trace?: TraceSink) {
     this.capacity = Math.max(0, Math.floor(capacity));
     this.lru = eviction === 'lru';
+    this.clock = eviction === 'clock';
     this.trace = trace;
     const n = this.capacity;
-    this.sCtx = new Int32Array(n);
-    this.sBlock = new Float64Array(n);
-    this.sOa = new Float64Array(n);
-    this.sIpa = new Float64Array(n);
-    this.sShift = new Uint8Array(n);
-    this.sPerm1 = new Uint8Array(n);
-    this.sPerm2 = new Uint8Array(n);
-    this.sAttr = new Uint16Array(n);
-    this.sLevel = new Int8Array(n);
-    this.sGran = new Uint8Array(n);
-    this.prev = new Int32Array(n);
-    this.next = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.next[i] = i + 1 < n ? i + 1 : -1;
+    this.m = new Int32Array(n * SLOT);
+    this.f = new Float64Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      this.m[i * SLOT + TAG] = -1;
+      this.m[i * SLOT + NEXT] = i + 1 < n ? i + 1 : -1;
+    }
     this.freeHead = n > 0 ? 0 : -1;
     let bits = 1;
     while (2 ** bits < 2 * n) bits++;
@@ -187,37 +202,35 @@ export class Tlb {
     this.hashShift = 32 - bits;
   }
 
-  /** Home bucket of (context id, class, block number); block numbers are below 2^41. */
-  private bucket(ctxId: number, c: number, block: number): number {
-    const lo = block >>> 0;
-    const hi = (block / 4294967296) | 0;
-    const x = lo ^ Math.imul(hi, 0x85eb_ca6b) ^ Math.imul(ctxId * 16 + c, 0xc2b2_ae35);
+  /**
+   * Home bucket of (tag = context id × 16 + class, block number's u32 halves). Block numbers are
+   * below 2^41, so bHi < 2^9 and bHi + tag × 512 mixes both (wrapping for large tags, which only
+   * affects how evenly entries spread).
+   */
+  private bucket(tag: number, bLo: number, bHi: number): number {
+    const x = bLo ^ Math.imul(bHi + tag * 512, 0x85eb_ca6b);
     return Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> this.hashShift;
   }
 
-  /** The slot of (context, class, block), −1 if none. */
-  private find(ctxId: number, c: number, block: number): number {
-    const shift = SHIFTS[c] as number;
+  /** The slot of (tag, block), −1 if none. */
+  private find(tag: number, block: number): number {
+    const bLo = block | 0;
+    const bHi = (block * 2.3283064365386963e-10) | 0;
+    const m = this.m;
     const mask = this.indexMask;
-    for (let i = this.bucket(ctxId, c, block); ; i = (i + 1) & mask) {
+    for (let i = this.bucket(tag, bLo, bHi); ; i = (i + 1) & mask) {
       const s = this.index[i] as number;
       if (s < 0) return -1;
-      if (this.sBlock[s] === block && this.sCtx[s] === ctxId && this.sShift[s] === shift) return s;
+      const b = s * SLOT;
+      if (m[b + BLO] === bLo && m[b + TAG] === tag && m[b + BHI] === bHi) return s;
     }
-  }
-
-  /** Adds a slot (its ctx, shift and block columns set) to the index. */
-  private addIndex(slot: number, ctxId: number, c: number, block: number): void {
-    const mask = this.indexMask;
-    let i = this.bucket(ctxId, c, block);
-    while ((this.index[i] as number) >= 0) i = (i + 1) & mask;
-    this.index[i] = slot;
   }
 
   /** Home bucket of a filled slot. */
   private home(s: number): number {
-    const c = CLASS_OF[this.sShift[s] as number] as number;
-    return this.bucket(this.sCtx[s] as number, c, this.sBlock[s] as number);
+    const b = s * SLOT;
+    const m = this.m;
+    return this.bucket(m[b + TAG] as number, m[b + BLO] as number, m[b + BHI] as number);
   }
 
   /** Removes a slot from the index (backward-shift deletion keeps every probe chain whole). */
@@ -267,11 +280,7 @@ export class Tlb {
     return c;
   }
 
-  /**
-   * Finds the slot translating `addr` in `ctx` (smallest block first); −1 on a miss. One probe
-   * loop per block size present, the block number and its hash from the address's u32 halves
-   * (shifts, no float division): the same buckets as `bucket`.
-   */
+  /** Finds the slot translating `addr` in `ctx` (smallest block first); −1 on a miss. */
   lookup(ctx: TlbContext, addr: number): number {
     return this.lookupPair(undefined, ctx, addr);
   }
@@ -281,42 +290,33 @@ export class Tlb {
    * so a caller's hit path has a single (inlinable) call. Contexts without entries cost nothing.
    */
   lookupPair(first: TlbContext | undefined, second: TlbContext, addr: number): number {
-    const lo = addr >>> 0;
-    // addr < 2^53: the high word is exact and below 2^21.
-    const hi = (addr - lo) * 2.3283064365386963e-10;
+    // Written flat, with the slot layout's offsets as literals (TAG 0, BLO 1, BHI 2, REF 7; a
+    // module constant costs a context load each): it is inlined into the TLB-hit fast path,
+    // whose whole chain must fit V8's inlining budget.
+    const m = this.m;
     const index = this.index;
-    const mask = this.indexMask;
-    const hs = this.hashShift;
-    const sBlock = this.sBlock;
     let ctx = first ?? second;
     for (;;) {
       const present = ctx.present;
-      const n = present.length;
-      const id = ctx.id;
-      for (let k = 0; k < n; k++) {
+      for (let k = 0; k < present.length; k++) {
         const c = present[k] as number;
-        const shift = SHIFTS[c] as number;
-        let bLo: number;
-        let bHi: number;
-        if (shift < 32) {
-          bLo = ((lo >>> shift) | (hi << (32 - shift))) >>> 0;
-          bHi = hi >>> shift;
-        } else {
-          bLo = hi >>> (shift - 32);
-          bHi = 0;
-        }
-        const block = bHi * 4294967296 + bLo;
-        const x = bLo ^ Math.imul(bHi, 0x85eb_ca6b) ^ Math.imul(id * 16 + c, 0xc2b2_ae35);
-        for (let i = Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> hs; ; i = (i + 1) & mask) {
-          const s = index[i] as number;
-          if (s < 0) break;
-          if (sBlock[s] === block && this.sCtx[s] === id && this.sShift[s] === shift) {
-            if (this.lru && this.tail !== s) {
-              this.unlink(s);
-              this.linkTail(s);
-            }
+        const tag = ctx.id * 16 + c;
+        // addr × 2^−shift is exact (a power of two), so this is the block number.
+        const block = Math.floor(addr * (this.invSizes[c] as number));
+        const bLo = block | 0;
+        const bHi = (block * 2.3283064365386963e-10) | 0;
+        const x = bLo ^ Math.imul(bHi + tag * 512, 0x85eb_ca6b);
+        let i = Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> this.hashShift;
+        for (let s = index[i] as number; s >= 0; s = index[i] as number) {
+          const b = s * 8;
+          if (m[b + 1] === bLo && m[b] === tag && m[b + 2] === bHi) {
+            // CLOCK: mark referenced (REF 7); LRU: move to the tail (out of line: a call site
+            // that never runs costs no inlining budget).
+            if (this.clock) m[b + 7] = 1;
+            else if (this.lru && this.tail !== s) this.moveToTail(s);
             return s;
           }
+          i = (i + 1) & this.indexMask;
         }
       }
       if (ctx === second) return -1;
@@ -326,35 +326,58 @@ export class Tlb {
 
   /** Output address of `addr` through `slot`. */
   outputOf(slot: number, addr: number): number {
-    const shift = this.sShift[slot] as number;
-    // Blocks below 2^31: the offset is in the low word (`>>> 0` is exact mod 2^32 for any
-    // integer); larger ones use `%`, exact for non-negative integers below 2^53.
-    const off =
-      shift < 31 ? (addr >>> 0) & ((SIZES[shift] as number) - 1) : addr % (SIZES[shift] as number);
-    return (this.sOa[slot] as number) + off;
+    // Output base − input base, plus the address: exact (integers below 2^53).
+    return addr + (this.f[slot * 2] as number);
+  }
+
+  /** Output block base of `slot`. */
+  private oaOf(slot: number): number {
+    return (this.f[slot * 2] as number) + this.blockOf(slot) * 2 ** this.shiftOf(slot);
   }
 
   /** IPA of `addr` through a combined entry (−1 when the entry has none). */
   ipaOf(slot: number, addr: number): number {
-    const base = this.sIpa[slot] as number;
-    return base < 0 ? -1 : base + (addr % (SIZES[this.sShift[slot] as number] as number));
+    const base = this.f[slot * 2 + 1] as number;
+    return base < 0 ? -1 : base + (addr % (SIZES[this.shiftOf(slot)] as number));
   }
 
   /** log2 of the block size of `slot`. */
   shiftOf(slot: number): number {
-    return this.sShift[slot] as number;
+    return (this.m[slot * SLOT + PERMS] as number) >>> 24;
   }
 
   perm1(slot: number): number {
-    return this.sPerm1[slot] as number;
+    return ((this.m[slot * SLOT + PERMS] as number) >>> 8) & 0xff;
   }
 
   perm2(slot: number): number {
-    return this.sPerm2[slot] as number;
+    return ((this.m[slot * SLOT + PERMS] as number) >>> 16) & 0xff;
+  }
+
+  /**
+   * The permission bits of `slot` as one mask: stage 1 (S1 entries), stage 2 (S2 entries), or
+   * for a combined entry the access bits both stages allow with PAN / dirty-pending of either.
+   */
+  permHit(slot: number): number {
+    return (this.m[slot * 8 + 3] as number) & 0xff; // PERMS
   }
 
   attr(slot: number): number {
-    return this.sAttr[slot] as number;
+    return (this.m[slot * 8 + 4] as number) >>> 11; // INFO
+  }
+
+  private levelOf(slot: number): number {
+    return ((this.m[slot * SLOT + INFO] as number) & 7) - 1;
+  }
+
+  private granOf(slot: number): number {
+    return ((this.m[slot * SLOT + INFO] as number) >>> 3) & 31;
+  }
+
+  /** The block number of `slot`. */
+  private blockOf(slot: number): number {
+    const b = slot * SLOT;
+    return (this.m[b + BHI] as number) * 4294967296 + ((this.m[b + BLO] as number) >>> 0);
   }
 
   /** Fills an entry for the block of `addr` (replacing one with the same block and size). */
@@ -374,44 +397,60 @@ export class Tlb {
     const c = CLASS_OF[shift] ?? -1;
     if (c < 0) return;
     const block = Math.floor(addr / 2 ** shift);
-    let slot = this.find(ctx.id, c, block);
+    const tag = ctx.id * 16 + c;
+    const m = this.m;
+    let slot = this.find(tag, block);
     if (slot < 0) {
       if (this.freeHead < 0) this.evict();
       slot = this.freeHead;
-      this.freeHead = this.next[slot] as number;
+      this.freeHead = m[slot * SLOT + NEXT] as number;
       this.used++;
       if (ctx.counts[c] === 0) {
         ctx.present = [...ctx.present, c].sort((a, b) => a - b);
       }
       ctx.counts[c] = (ctx.counts[c] as number) + 1;
-      this.sCtx[slot] = ctx.id;
-      this.sBlock[slot] = block;
-      this.sShift[slot] = shift;
-      this.addIndex(slot, ctx.id, c, block);
+      const b = slot * SLOT;
+      m[b + TAG] = tag;
+      m[b + BLO] = block | 0;
+      m[b + BHI] = (block * 2.3283064365386963e-10) | 0;
+      const mask = this.indexMask;
+      let i = this.bucket(tag, block | 0, m[b + BHI] as number);
+      while ((this.index[i] as number) >= 0) i = (i + 1) & mask;
+      this.index[i] = slot;
       this.linkTail(slot);
-    } else {
+    } else if (!this.clock) {
       this.moveToTail(slot);
     }
-    this.sOa[slot] = oaBase;
-    this.sIpa[slot] = ipaBase;
-    this.sPerm1[slot] = perm1;
-    this.sPerm2[slot] = perm2;
-    this.sAttr[slot] = attr;
-    this.sLevel[slot] = level;
-    this.sGran[slot] = granShift;
+    // A fill is a use (CLOCK).
+    m[slot * SLOT + REF] = 1;
+    // A combined entry allows what both stages allow; PAN or dirty-pending in either counts.
+    const hit =
+      ctx.kind === TLB_KIND.S12
+        ? (perm1 & perm2 & 0x3f) | ((perm1 | perm2) & 0xc0)
+        : ctx.kind === TLB_KIND.S2
+          ? perm2
+          : perm1;
+    const b = slot * SLOT;
+    m[b + PERMS] = hit | ((perm1 & 0xff) << 8) | ((perm2 & 0xff) << 16) | (shift << 24);
+    m[b + INFO] = (level + 1) | (granShift << 3) | (attr << 11);
+    this.f[slot * 2] = oaBase - block * 2 ** shift;
+    this.f[slot * 2 + 1] = ipaBase;
     this.stats.fills++;
     if (this.trace) this.traceEntry('fill', slot);
   }
 
   /** Removes one entry. */
   remove(slot: number): void {
-    const ctx = this.byId[this.sCtx[slot] as number] as TlbContext;
-    const c = CLASS_OF[this.sShift[slot] as number] as number;
+    const b = slot * SLOT;
+    const tag = this.m[b + TAG] as number;
+    const ctx = this.byId[tag >> 4] as TlbContext;
+    const c = tag & 15;
     this.dropIndex(slot);
     ctx.counts[c] = (ctx.counts[c] as number) - 1;
     if (ctx.counts[c] === 0) ctx.present = ctx.present.filter((x) => x !== c);
     this.unlink(slot);
-    this.next[slot] = this.freeHead;
+    this.m[b + TAG] = -1;
+    this.m[b + NEXT] = this.freeHead;
     this.freeHead = slot;
     this.used--;
   }
@@ -419,9 +458,10 @@ export class Tlb {
   /** Slots of the contexts `sel` marks (by context id) whose class is `c` (any when −1). */
   private slotsOf(sel: Uint8Array, c: number): number[] {
     const out: number[] = [];
-    const shift = c < 0 ? -1 : (SHIFTS[c] as number);
-    for (let s = this.head; s >= 0; s = this.next[s] as number) {
-      if (sel[this.sCtx[s] as number] === 1 && (shift < 0 || this.sShift[s] === shift)) out.push(s);
+    const m = this.m;
+    for (let s = this.head; s >= 0; s = m[s * SLOT + NEXT] as number) {
+      const tag = m[s * SLOT + TAG] as number;
+      if (sel[tag >> 4] === 1 && (c < 0 || (tag & 15) === c)) out.push(s);
     }
     return out;
   }
@@ -463,14 +503,14 @@ export class Tlb {
         const victims: number[] = [];
         if (last - first <= (ctx.counts[c] as number)) {
           for (let b = first; b < last; b++) {
-            const slot = this.find(ctx.id, c, b);
+            const slot = this.find(ctx.id * 16 + c, b);
             if (slot >= 0) victims.push(slot);
           }
         } else {
           const sel = new Uint8Array(this.byId.length);
           sel[ctx.id] = 1;
           for (const slot of this.slotsOf(sel, c)) {
-            const b = this.sBlock[slot] as number;
+            const b = this.blockOf(slot);
             if (b >= first && b < last) victims.push(slot);
           }
         }
@@ -486,19 +526,18 @@ export class Tlb {
   }
 
   private matchesFilter(slot: number, f: RangeFilter): boolean {
-    if (f.granShift !== 0 && this.sGran[slot] !== f.granShift) return false;
-    if (f.level !== 0 && this.sLevel[slot] !== f.level) return false;
+    if (f.granShift !== 0 && this.granOf(slot) !== f.granShift) return false;
+    if (f.level !== 0 && this.levelOf(slot) !== f.level) return false;
     return true;
   }
 
-  /** Every entry (inspection; oldest first). */
+  /** Every entry (inspection; in replacement order: the next victim candidate first). */
   entries(): TlbEntryView[] {
     const out: TlbEntryView[] = [];
-    for (let s = this.head; s >= 0; s = this.next[s] as number) {
-      const ctx = this.byId[this.sCtx[s] as number] as TlbContext;
-      const shift = this.sShift[s] as number;
-      const size = 2 ** shift;
-      const ipa = this.sIpa[s] as number;
+    for (let s = this.head; s >= 0; s = this.m[s * SLOT + NEXT] as number) {
+      const ctx = this.byId[(this.m[s * SLOT + TAG] as number) >> 4] as TlbContext;
+      const size = 2 ** this.shiftOf(s);
+      const ipa = this.f[s * 2 + 1] as number;
       out.push({
         kind: KIND_NAMES[ctx.kind] as 'S1' | 'S2' | 'S12',
         world: ctx.world,
@@ -506,39 +545,50 @@ export class Tlb {
         asid: ctx.asid < 0 ? undefined : ctx.asid,
         aset: ctx.aset,
         half: ctx.half,
-        input: BigInt((this.sBlock[s] as number) * size),
+        input: BigInt(this.blockOf(s) * size),
         size,
-        output: BigInt(this.sOa[s] as number),
+        output: BigInt(this.oaOf(s)),
         ipa: ipa < 0 ? undefined : BigInt(ipa),
-        level: this.sLevel[s] as number,
-        granule: 2 ** (this.sGran[s] as number),
+        level: this.levelOf(s),
+        granule: 2 ** this.granOf(s),
       });
     }
     return out;
   }
 
   private evict(): void {
-    const victim = this.head;
+    let victim = this.head;
     if (victim < 0) return;
+    if (this.clock) {
+      // Second chance: referenced entries at the head lose their bit and go to the back (ends
+      // after at most one pass, when every bit is clear).
+      while (this.m[victim * SLOT + REF] === 1) {
+        this.m[victim * SLOT + REF] = 0;
+        this.moveToTail(victim);
+        victim = this.head;
+      }
+    }
     if (this.trace) this.traceEntry('invalidate', victim, 'evict');
     this.remove(victim);
     this.stats.evictions++;
   }
 
   private linkTail(slot: number): void {
-    this.prev[slot] = this.tail;
-    this.next[slot] = -1;
-    if (this.tail >= 0) this.next[this.tail] = slot;
+    const m = this.m;
+    m[slot * SLOT + PREV] = this.tail;
+    m[slot * SLOT + NEXT] = -1;
+    if (this.tail >= 0) m[this.tail * SLOT + NEXT] = slot;
     else this.head = slot;
     this.tail = slot;
   }
 
   private unlink(slot: number): void {
-    const p = this.prev[slot] as number;
-    const n = this.next[slot] as number;
-    if (p >= 0) this.next[p] = n;
+    const m = this.m;
+    const p = m[slot * SLOT + PREV] as number;
+    const n = m[slot * SLOT + NEXT] as number;
+    if (p >= 0) m[p * SLOT + NEXT] = n;
     else this.head = n;
-    if (n >= 0) this.prev[n] = p;
+    if (n >= 0) m[n * SLOT + PREV] = p;
     else this.tail = p;
   }
 
@@ -554,14 +604,14 @@ export class Tlb {
   }
 
   private traceEntry(op: 'hit' | 'fill' | 'invalidate', slot: number, why = ''): void {
-    const ctx = this.byId[this.sCtx[slot] as number] as TlbContext;
-    const size = 2 ** (this.sShift[slot] as number);
+    const ctx = this.byId[(this.m[slot * SLOT + TAG] as number) >> 4] as TlbContext;
+    const size = 2 ** this.shiftOf(slot);
     const tag =
       `${KIND_NAMES[ctx.kind]} world=${ctx.world} vmid=${ctx.vmid} ` +
       `${ctx.asid < 0 ? `global aset=${ctx.aset ? 1 : 0}` : `asid=${ctx.asid}`} half=${ctx.half}`;
     const detail =
-      `${why ? `${why} ` : ''}${tag} in=${hex((this.sBlock[slot] as number) * size)} ` +
-      `size=${hex(size)} out=${hex(this.sOa[slot] as number)}`;
+      `${why ? `${why} ` : ''}${tag} in=${hex(this.blockOf(slot) * size)} ` +
+      `size=${hex(size)} out=${hex(this.oaOf(slot))}`;
     this.trace?.({ kind: 'tlb', op, detail });
   }
 

@@ -23,6 +23,7 @@ import type { EventRecord, TraceSink } from '../arch/trace.ts';
 import type { SparseMemory } from '../mem/sparse-memory.ts';
 import {
   checkPermission,
+  PERM,
   PERM_CHECK,
   type StageParams,
   type WalkFault,
@@ -53,6 +54,7 @@ import {
   type L1CdEntry,
   l1cdKey,
 } from './config-cache.ts';
+import { checkFastArgs } from './fast-args.ts';
 import { memAttrToMair } from './smmu.ts';
 import { type StallEnd, type StalledTransaction, StallTable } from './stall.ts';
 import { cdPath, decodeL1cd, locateSte, readStruct, streamTableGeometry } from './stream-table.ts';
@@ -64,8 +66,13 @@ import {
   Tlb,
   type TlbContext,
   type TlbEntryView,
+  type TlbEviction,
 } from './tlb.ts';
+
+export type { TlbEviction } from './tlb.ts';
+
 import {
+  FAST_ACCESS,
   FAST_RESULT,
   type MemAttrs,
   type SmmuCore,
@@ -73,6 +80,34 @@ import {
   type TranslateResult,
   type TranslationSide,
 } from './types.ts';
+
+/**
+ * checkPermission as two masks per FAST_ACCESS value (write 1, priv 2, inst 4): a TLB hit may
+ * be used as it is when its permission bits intersect NEED and not DENY. An instruction fetch
+ * (inst without write) needs PX/UX and nothing else; a data access needs PR/PW/UR/UW, is denied
+ * by PAN when privileged, and a write to a dirty-pending (DBM) page goes back to the walker.
+ */
+const PERM_NEED: readonly number[] = [];
+const PERM_DENY: readonly number[] = [];
+for (let f = 0; f < 8; f++) {
+  const write = (f & 1) !== 0;
+  const priv = (f & 2) !== 0;
+  const exec = (f & 4) !== 0 && !write;
+  (PERM_NEED as number[]).push(
+    exec
+      ? priv
+        ? PERM.PX
+        : PERM.UX
+      : write
+        ? priv
+          ? PERM.PW
+          : PERM.UW
+        : priv
+          ? PERM.PR
+          : PERM.UR,
+  );
+  (PERM_DENY as number[]).push(exec ? 0 : (priv ? PERM.PAN : 0) | (write ? PERM.DIRTY_PENDING : 0));
+}
 
 /** Options of the translation side. Every switch names the architectural choice it makes. */
 export interface TranslationOptions {
@@ -82,8 +117,16 @@ export interface TranslationOptions {
   readonly configCapacity?: number | Partial<ConfigCacheSizes>;
   /** false = "no caching" mode: every transaction fetches and walks (default true). */
   readonly caching?: boolean;
-  /** IMPDEF replacement policy of every cache (default 'lru'). */
+  /**
+   * IMPDEF replacement policy of the configuration caches (default 'lru'), and of the TLB when
+   * `tlbEviction` is not given.
+   */
   readonly eviction?: Eviction;
+  /**
+   * IMPDEF replacement policy of the TLB (default `eviction` if given, else 'clock': second
+   * chance, an LRU approximation like hardware's pseudo-LRU, whose hits cost one store).
+   */
+  readonly tlbEviction?: TlbEviction;
   /** IMPDEF: §5 — non-zero Reserved STE/CD bits: ignored (default) or ILLEGAL. */
   readonly reservedBits?: 'ignore' | 'illegal';
   /** CONSTRAINED UNPREDICTABLE: §3.4.3 — nested S1ContextPtr beyond IAS (default C_BAD_STE). */
@@ -433,7 +476,7 @@ export function createTranslation(core: SmmuCore, opts: TranslationOptions = {})
 }
 
 class TranslationModel implements Translation {
-  readonly stats: TranslationStats = {
+  private readonly st: TranslationStats = {
     transactions: 0,
     walks: 0,
     tlbHits: 0,
@@ -488,7 +531,7 @@ class TranslationModel implements Translation {
         throw new VsmmuError('BAD_CONFIG', `${k} must be a non-negative integer, got ${String(v)}`);
       }
     }
-    this.tlb = new Tlb(tlbCap, eviction, core.trace);
+    this.tlb = new Tlb(tlbCap, opts.tlbEviction ?? opts.eviction ?? 'clock', core.trace);
     this.caches = new ConfigCaches<CdEntry>(sizes, eviction);
     this.stallTable = new StallTable(core.features.stallMax);
     this.policies = {
@@ -509,19 +552,24 @@ class TranslationModel implements Translation {
   // Public API
 
   translate(req: TranslateRequest): TranslationResult {
-    if (this.observer === undefined && this.core.trace === undefined && req.iova < TWO53N) {
+    const ssid = req.ssid ?? -1;
+    // The remembered (StreamID, SubstreamID) takes the number path, hit or miss: the same
+    // results and effects (no observer or trace sink is installed while one is remembered).
+    if (
+      req.sid === this.mSid &&
+      ssid === this.mSsid &&
+      this.mVer >= 0 &&
+      req.iova >= 0n &&
+      req.iova < TWO53N
+    ) {
       const flags =
         (req.access === 'write' ? 1 : 0) +
         (req.priv === true ? 2 : 0) +
         (req.inst === true ? 4 : 0);
-      const va = Number(req.iova);
-      const slot = this.fastHit(req.sid, req.ssid ?? -1, va, flags);
-      if (slot >= 0) {
-        this.lastPa = this.tlb.outputOf(slot, va);
-        return this.lastResult();
-      }
+      this.translateFast(req.sid, ssid, Number(req.iova), flags);
+      return this.lastResult();
     }
-    this.stats.transactions++;
+    this.st.transactions++;
     const obs = this.observer;
     if (obs !== undefined) obs.transactionStart(req);
     const t = this.txn(req, false, false);
@@ -531,16 +579,45 @@ class TranslationModel implements Translation {
     return out;
   }
 
+  /**
+   * The number path. Its TLB-hit part works without objects or bigints: remembered configuration
+   * → TLB lookup → permission check → the PA (also in `lastPa`), with exactly the effects of the
+   * general path on a hit (cache replacement state, counters); anything else (a miss, a fault,
+   * another configuration) goes to fastMiss before any effect but the TLB's replacement state,
+   * which the general path then updates the same way. The arguments are checked by what they
+   * are compared with (StreamID and SubstreamID equal the remembered, valid ones; the address is
+   * an integer in [0, limit); the flags 3 bits), and by fastMiss otherwise. Written as one small
+   * body (with lookupPair) so that V8 inlines the whole hit path into hot callers.
+   */
   translateFast(sid: number, ssid: number, va: number, flags: number): number {
-    // Kept small so V8 inlines it (and fastHit) into the caller; everything else is fastMiss.
-    if (this.observer === undefined && this.core.trace === undefined) {
-      // fastHit returns the slot (a small integer); the PA is computed here, in the part that
-      // V8 inlines into the caller.
-      const slot = this.fastHit(sid, ssid, va, flags);
+    const epoch = this.caches.epoch;
+    if (
+      sid === this.mSid &&
+      ssid === this.mSsid &&
+      epoch.version === this.mVer &&
+      va >= 0 &&
+      va < this.mLimit &&
+      Math.floor(va) === va &&
+      (flags & 7) === flags
+    ) {
+      const tlb = this.tlb;
+      // The ASID-tagged context first, then the global one, in one call.
+      const slot = tlb.lookupPair(this.mCtxA, this.mCtxG as TlbContext, va);
       if (slot >= 0) {
-        const pa = this.tlb.outputOf(slot, va);
-        this.lastPa = pa;
-        return pa;
+        const f = (flags & this.mFlagsKeep) | this.mFlagsSet;
+        // Stage 1, or for a nested configuration both stages, in one mask.
+        const p = tlb.permHit(slot);
+        if ((p & (this.permNeed[f] as number)) !== 0 && (p & (this.permDeny[f] as number)) === 0) {
+          // The remembered STE and CD are hits of their caches: re-stamp them unless they are
+          // still the most recent (the shared clock has not moved since they were stamped).
+          if (epoch.clock !== this.mClock) this.touchRemembered();
+          this.fastHits++;
+          const pa = tlb.outputOf(slot, va);
+          this.lastPa = pa;
+          // attrsOf's key with alloc −1: priv is FAST_ACCESS bit 1, inst bit 2 (data only).
+          this.lastInfo = tlb.attr(slot) * 64 + (f & 2) + ((f & 5) === 4 ? 1 : 0);
+          return pa;
+        }
       }
     }
     return this.fastMiss(sid, ssid, va, flags);
@@ -548,7 +625,8 @@ class TranslationModel implements Translation {
 
   /** The general path of a number-path transaction (anything but a remembered TLB hit). */
   private fastMiss(sid: number, ssid: number, va: number, flags: number): number {
-    this.stats.transactions++;
+    checkFastArgs(sid, ssid, va, flags);
+    this.st.transactions++;
     const write = (flags & 1) !== 0;
     const priv = (flags & 2) !== 0;
     const inst = (flags & 4) !== 0;
@@ -575,6 +653,7 @@ class TranslationModel implements Translation {
     if (isFail(r)) {
       const f = r.fail;
       this.lastFail = f;
+      this.lastInfo = -1;
       out = f.ok
         ? FAST_RESULT.ABORT
         : f.stalled
@@ -590,123 +669,109 @@ class TranslationModel implements Translation {
     return out;
   }
 
+  setLastResult(r: TranslationResult): void {
+    this.lastFail = r;
+    this.lastInfo = -1;
+  }
+
   lastResult(): TranslationResult {
-    if (this.lastFail !== undefined) return this.lastFail;
+    const info = this.lastInfo;
+    if (info < 0) return this.lastFail as TranslationResult;
+    // info is attrsOf's key: ((attr × 16 + alloc + 1) × 2 + priv) × 2 + inst.
     return {
       ok: true,
       pa: BigInt(this.lastPa),
-      attrs: this.attrsOf(this.lastAttr, this.lastAlloc, this.lastPriv, this.lastInst),
+      attrs: this.attrsOf(info >>> 6, ((info >>> 2) & 15) - 1, (info & 2) !== 0, (info & 1) !== 0),
     };
   }
 
-  // Outcome of the last number-path transaction (lastResult builds the object on demand).
-  private lastFail: TranslationResult | undefined = undefined;
+  // Outcome of the last number-path transaction (lastResult builds the object on demand): the
+  // PA and attrsOf's key of a success, or −1 with the result in lastFail.
+  private lastFail: TranslationResult | undefined = { ok: false };
   private lastPa = 0;
-  private lastAttr = 0;
-  private lastAlloc = -1;
-  private lastPriv = false;
-  private lastInst = false;
+  private lastInfo = -1;
 
   // The configuration of the last (StreamID, SubstreamID) that reached stage 1 through cached
-  // STE and CD entries, with their cache slots: valid while both caches' versions are unchanged.
+  // STE and CD entries, with their cache slots: valid while the caches' shared version equals
+  // mVer. mVer is −1 (nothing remembered) while an observer or a trace sink is installed.
   private mSid = -1;
   private mSsid = -1;
-  // What fastHit needs from them, flattened: STE PRIVCFG/INSTCFG (−1 = use incoming), nested,
-  // the TTB0 half's input limit (0 = disabled) and E0PD, the TTB0 contexts.
-  private mPrivcfg = -1;
-  private mInstcfg = -1;
-  private mNested = false;
+  private mVer = -1;
+  // The caches' LRU clock after the last touch of the remembered slots (−1: touch on next hit).
+  private mClock = -1;
+  // What the hit path needs from them, flattened: flags forced by STE PRIVCFG/INSTCFG (set and
+  // clear masks over FAST_ACCESS bits), the TTB0 half's input limit (0 = disabled),
+  // the TTB0 contexts.
+  private mFlagsSet = 0;
+  private mFlagsKeep = 7;
   private mLimit = 0;
-  private mE0pd = false;
   private mCtxA: TlbContext | undefined = undefined;
   private mCtxG: TlbContext | undefined = undefined;
   private mSteSlot = -1;
   private mCdSlot = -1;
-  private mSteVer = -1;
-  private mCdVer = -1;
+  // Fast-path hits not yet added to st (the stats getter folds them in).
+  private fastHits = 0;
+  // The module's permission tables, as fields (a field load is cheaper than a module constant).
+  private readonly permNeed = PERM_NEED;
+  private readonly permDeny = PERM_DENY;
 
-  /**
-   * The TLB-hit path without objects or bigints: remembered configuration → TLB lookup →
-   * permission check → the TLB slot (the caller computes the PA and sets `lastPa`). It has
-   * exactly the effects of the general path on a hit (cache LRU
-   * stamps, counters); anything else (a miss, a fault, another configuration) returns −1
-   * before any effect but the TLB's LRU order, which the general path then updates the same way.
-   */
-  private fastHit(sid: number, ssid: number, va: number, flags: number): number {
-    if (sid !== this.mSid || ssid !== this.mSsid) return -1;
+  /** Stamps the remembered STE and CD cache slots as hits (see translateFast). */
+  private touchRemembered(): void {
     const caches = this.caches;
-    if (caches.ste.version !== this.mSteVer || caches.cd.version !== this.mCdVer) return -1;
-    const write = (flags & 1) !== 0;
-    const privcfg = this.mPrivcfg;
-    const instcfg = this.mInstcfg;
-    const priv = privcfg >= 0 ? privcfg === 3 : (flags & 2) !== 0;
-    const inst = !write && (instcfg >= 0 ? instcfg === 3 : (flags & 4) !== 0);
-    if (!(va >= 0) || va >= this.mLimit || (this.mE0pd && !priv)) return -1;
-    const exec = inst && !write;
-    const tlb = this.tlb;
-    const ctxA = this.mCtxA;
-    // The ASID-tagged context first, then the global one, in one call.
-    const slot = tlb.lookupPair(ctxA, this.mCtxG as TlbContext, va);
-    if (slot < 0) return -1;
-    if (checkPermission(tlb.perm1(slot), write, exec, priv) !== PERM_CHECK.OK) return -1;
-    if (this.mNested && checkPermission(tlb.perm2(slot), write, exec, priv) !== PERM_CHECK.OK) {
-      return -1;
-    }
     caches.ste.touch(this.mSteSlot);
     caches.cd.touch(this.mCdSlot);
-    const st = this.stats;
-    st.transactions++;
-    st.steHits++;
-    st.cdHits++;
-    st.tlbHits++;
-    this.lastFail = undefined;
-    this.lastAttr = tlb.attr(slot);
-    this.lastAlloc = -1;
-    this.lastPriv = priv;
-    this.lastInst = inst;
-    return slot;
+    this.mClock = caches.epoch.clock;
   }
 
-  /** Remembers the configuration of a transaction about to enter stage 1 (see fastHit). */
+  /** Remembers the configuration of a transaction about to enter stage 1 (see translateFast). */
   private remember(sid: number, ssid: number, ste: SteConfig, entry: CdEntry, key: number): void {
     const caches = this.caches;
-    if (
-      sid === this.mSid &&
-      ssid === this.mSsid &&
-      caches.ste.version === this.mSteVer &&
-      caches.cd.version === this.mCdVer
-    ) {
-      return;
-    }
-    this.mSid = -1;
+    if (sid === this.mSid && ssid === this.mSsid && caches.epoch.version === this.mVer) return;
+    // Forget (the caches' version never is −1).
+    this.mVer = -1;
+    if (this.observer !== undefined || this.core.trace !== undefined) return;
+    const h = entry.cd.halves[0];
+    // E0PD makes unprivileged accesses to the half fault: not worth a check on every hit.
+    if (h.e0pd) return;
     const steSlot = caches.ste.slotOf(sid);
     const cdSlot = caches.cd.slotOf(key);
     if (steSlot < 0 || cdSlot < 0) return;
     this.mSid = sid;
     this.mSsid = ssid;
-    const h = entry.cd.halves[0];
-    this.mPrivcfg = ste.privcfg;
-    this.mInstcfg = ste.instcfg;
-    this.mNested = ste.s2;
+    // PRIVCFG / INSTCFG 0b10 and 0b11 force the attribute; anything else takes the incoming one.
+    this.mFlagsKeep =
+      1 | (ste.privcfg >= 2 ? 0 : FAST_ACCESS.PRIV) | (ste.instcfg >= 2 ? 0 : FAST_ACCESS.INST);
+    this.mFlagsSet =
+      (ste.privcfg === 3 ? FAST_ACCESS.PRIV : 0) | (ste.instcfg === 3 ? FAST_ACCESS.INST : 0);
     this.mLimit = h.enabled ? h.limit : 0;
-    this.mE0pd = h.e0pd;
     this.mCtxA = entry.ctxA[0];
     this.mCtxG = entry.ctxG[0];
     this.mSteSlot = steSlot;
     this.mCdSlot = cdSlot;
-    this.mSteVer = caches.ste.version;
-    this.mCdVer = caches.cd.version;
+    this.mVer = caches.epoch.version;
+    this.mClock = -1;
   }
 
   /** Records a number-path success for lastResult. */
   private noteHit(t: Txn, h: Hit): void {
     const ste = t.ste as SteConfig;
-    this.lastFail = undefined;
+    const alloc = h.bypass && ste.alloccfg >= 8 ? ste.alloccfg - 8 : -1;
     this.lastPa = h.pa;
-    this.lastAttr = h.attr;
-    this.lastAlloc = h.bypass && ste.alloccfg >= 8 ? ste.alloccfg - 8 : -1;
-    this.lastPriv = t.priv;
-    this.lastInst = t.inst;
+    this.lastInfo = ((h.attr * 16 + (alloc + 1)) * 2 + (t.priv ? 1 : 0)) * 2 + (t.inst ? 1 : 0);
+  }
+
+  /** Counters, with the fast path's hits folded in. */
+  get stats(): Readonly<TranslationStats> {
+    const n = this.fastHits;
+    if (n !== 0) {
+      const st = this.st;
+      st.transactions += n;
+      st.steHits += n;
+      st.cdHits += n;
+      st.tlbHits += n;
+      this.fastHits = 0;
+    }
+    return this.st;
   }
 
   /** The request of a transaction (built on the number path when first needed). */
@@ -731,6 +796,8 @@ class TranslationModel implements Translation {
 
   setObserver(o: TranslationObserver | undefined): void {
     this.observer = o;
+    // An observer sees every transaction: no remembered fast path while one is installed.
+    this.mVer = -1;
   }
 
   atsTranslate(req: AtsRequest): AtsCompletion {
@@ -882,7 +949,7 @@ class TranslationModel implements Translation {
   private getSte(t: Txn): Step<SteConfig> {
     const cached = this.caches.ste.get(t.sid);
     if (cached) {
-      this.stats.steHits++;
+      this.st.steHits++;
       return cached;
     }
     const r = this.fetchSte(t.sid);
@@ -920,11 +987,11 @@ class TranslationModel implements Translation {
       this.mem,
       this.caches.l1std,
       { steFetchBeyondOas: this.steFetchBeyondOas },
-      this.stats,
+      this.st,
     );
     if (!loc.ok) return loc.event === 'C_BAD_STREAMID' ? loc.event : { fetchAddr: loc.fetchAddr };
     if (this.mem.aborts(loc.addr, 64)) return { fetchAddr: loc.addr };
-    this.stats.steFetches++;
+    this.st.steFetches++;
     const words = readStruct(this.mem, loc.addr, 64);
     const ste = parseSte(words, this.configContext());
     if (this.steCont === 'check' && ste.kind !== 'illegal' && ste.cont > 0) {
@@ -979,7 +1046,7 @@ class TranslationModel implements Translation {
       this.core.trace,
       'CD',
     );
-    this.stats.walks++;
+    this.st.walks++;
     if (!r.ok) return this.walkFault(t, r);
     if (s2.ptw && this.s2Device(r.memAttr, s2.fwb === true)) {
       // STE.S2PTW: a CD fetch to stage-2 Device memory is a stage-2 Permission fault.
@@ -997,7 +1064,7 @@ class TranslationModel implements Translation {
     const key = cdKey(t.sid, index);
     const hit = this.caches.cd.get(key);
     if (hit) {
-      this.stats.cdHits++;
+      this.st.cdHits++;
       return hit;
     }
     const f = this.core.features;
@@ -1010,7 +1077,7 @@ class TranslationModel implements Translation {
         const pa = this.cdFetchPa(t, ste, path.l1Addr);
         if (isFail(pa)) return pa;
         if (this.mem.aborts(pa, 8)) return this.cdFetchAbort(t, pa);
-        this.stats.l1cdFetches++;
+        this.st.l1cdFetches++;
         l1 = decodeL1cd(this.mem.read64(pa), path.fmt);
         this.caches.l1cd.set(l1Key, l1);
       }
@@ -1031,7 +1098,7 @@ class TranslationModel implements Translation {
     const pa = this.cdFetchPa(t, ste, cdAddr);
     if (isFail(pa)) return pa;
     if (this.mem.aborts(pa, 64)) return this.cdFetchAbort(t, pa);
-    this.stats.cdFetches++;
+    this.st.cdFetches++;
     const cdWords = readStruct(this.mem, pa, 64);
     const cd = parseCd(cdWords, ste, this.configContext());
     this.core.trace?.({
@@ -1126,7 +1193,7 @@ class TranslationModel implements Translation {
       const p2 = this.tlb.perm2(slot);
       const c = checkPermission(p2, t.write, exec, t.priv);
       if (c !== PERM_CHECK.WALK) {
-        this.stats.tlbHits++;
+        this.st.tlbHits++;
         if (this.core.trace) this.tlb.traceHit(slot);
         if (c === PERM_CHECK.FAULT) {
           return this.translationFault(t, 'F_PERMISSION', 2, 'IN', ipa, undefined);
@@ -1135,8 +1202,8 @@ class TranslationModel implements Translation {
       }
       this.tlb.remove(slot);
     }
-    this.stats.tlbMisses++;
-    this.stats.walks++;
+    this.st.tlbMisses++;
+    this.st.walks++;
     if (obs !== undefined) obs.walkStart();
     const r = walkS2(
       this.walkMemory(ste.s2BigEndian),
@@ -1241,7 +1308,7 @@ class TranslationModel implements Translation {
       const p2 = this.tlb.perm2(slot);
       const c2 = nested ? checkPermission(p2, t.write, exec, t.priv) : PERM_CHECK.OK;
       if (c1 !== PERM_CHECK.WALK && c2 !== PERM_CHECK.WALK) {
-        this.stats.tlbHits++;
+        this.st.tlbHits++;
         if (this.core.trace) this.tlb.traceHit(slot);
         // A permission fault may come from a cached entry (stage 1 is checked first).
         if (c1 === PERM_CHECK.FAULT) {
@@ -1263,8 +1330,8 @@ class TranslationModel implements Translation {
       // A write needing a dirty-state update: walk again (HTTU) and refill.
       this.tlb.remove(slot);
     }
-    this.stats.tlbMisses++;
-    this.stats.walks++;
+    this.st.tlbMisses++;
+    this.st.walks++;
     const s1 = this.s1Params(h.params as StageParams);
     const wreq = { address: addr, write: t.write, exec, priv: t.priv };
     const sink = obs !== undefined ? obs.walkSink : this.core.trace;
@@ -1399,7 +1466,7 @@ class TranslationModel implements Translation {
   }
 
   private record(event: EventRecord): void {
-    this.stats.events++;
+    this.st.events++;
     this.core.recordEvent(event.raw);
   }
 
@@ -1468,7 +1535,7 @@ class TranslationModel implements Translation {
     }
     if (stall && this.stallTable.canStall()) {
       const s = this.stallTable.add(t.sid, this.reqOf(t), type, stage);
-      this.stats.stalls++;
+      this.st.stalls++;
       fields['Stall'] = 1;
       fields['STAG'] = s.stag;
       const event = makeEvent(type, fields);
@@ -1790,7 +1857,7 @@ class TranslationModel implements Translation {
 
   /** A Translated transaction (§3.9.1 with SMMU_CR0.ATSCHK). */
   private translatedTxn(req: TranslatedRequest): TranslationResult {
-    this.stats.transactions++;
+    this.st.transactions++;
     const t = this.txn(
       { sid: req.sid, ssid: req.ssid, iova: req.addr, access: req.access },
       false,

@@ -159,11 +159,17 @@ export interface TranslationSide {
   translate(req: TranslateRequest): TranslateResult;
   /**
    * Number-path transaction (hot callers): `ssid` −1 = no SubstreamID, `iova` < 2^53, `flags`
-   * of FAST_ACCESS. Returns the PA or a FAST_RESULT code; no allocation on a TLB hit.
+   * of FAST_ACCESS. Returns the PA or a FAST_RESULT code; no allocation on a TLB hit. The side
+   * checks the arguments itself (fast-args.ts: the same typed usage errors as the SMMU's).
    */
   translateFast?(sid: number, ssid: number, iova: number, flags: number): number;
   /** The outcome of the last `translateFast` as `translate` would have returned it. */
   lastResult?(): TranslateResult;
+  /**
+   * Records `r` as that outcome: the SMMU took its object path for a number-path call (SMMUEN =
+   * 0), so the side's own hit path never needs to know which path ran last.
+   */
+  setLastResult?(r: TranslateResult): void;
   /**
    * Executes a command that passed the queue side's validity checks (opcode, feature gates,
    * reserved fields): CFGI_*, TLBI_*, ATC_INV, PREFETCH_*, RESUME, STALL_TERM, PRI_RESP.

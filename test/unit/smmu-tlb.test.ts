@@ -578,6 +578,23 @@ describe('capacity, replacement and the no-caching mode (IMPDEF)', () => {
     expect(replay('fifo')).toEqual([VA + 0x1000, VA + 0x2000]);
   });
 
+  it('CLOCK (the default) gives entries hit since the last sweep a second chance', () => {
+    // Hand-derived with a 3-entry TLB, fills and hits setting the reference bit:
+    //   fill A B C            queue A1 B1 C1
+    //   fill D: every head has its bit → A0 B0 C0 rotate once, A is evicted → B0 C0 D1
+    //   hit B                 B1 C0 D1
+    //   fill E: B has its bit → to the back as B0; C has none → evicted → D1 B0 E1
+    // (without the second chance, B would have gone instead of C).
+    const r = trig({ topts: { tlbCapacity: 3 } });
+    s1Stream(r, 1, 5, 1, 5);
+    const page = (i: number): number => VA + i * 0x1000;
+    for (const i of [0, 1, 2, 3]) pa(r, 1, page(i));
+    pa(r, 1, page(1));
+    pa(r, 1, page(4));
+    // Replacement order (next victim candidate first).
+    expect(r.t.tlbEntries().map((e) => Number(e.input))).toEqual([page(3), page(1), page(4)]);
+  });
+
   it('caching: false walks every time and never serves a stale translation', () => {
     const r = trig({ topts: { caching: false } });
     const p = s1Stream(r, 1, 5, 1);
