@@ -46,6 +46,7 @@ import {
   WORLD,
 } from './config.ts';
 import {
+  type CacheEpoch,
   type CfgiResult,
   type ConfigCacheSizes,
   ConfigCaches,
@@ -497,6 +498,8 @@ class TranslationModel implements Translation {
   private readonly leMem: WalkMemory;
   private readonly tlb: Tlb;
   private readonly caches: ConfigCaches<CdEntry>;
+  /** The configuration caches' shared epoch (version, LRU clock): read on every fast hit. */
+  private readonly epoch: CacheEpoch;
   private readonly stallTable: StallTable;
   private readonly policies: ConfigPolicies;
   private readonly steFetchBeyondOas: 'truncate' | 'abort';
@@ -533,6 +536,7 @@ class TranslationModel implements Translation {
     }
     this.tlb = new Tlb(tlbCap, opts.tlbEviction ?? opts.eviction ?? 'clock', core.trace);
     this.caches = new ConfigCaches<CdEntry>(sizes, eviction);
+    this.epoch = this.caches.epoch;
     this.stallTable = new StallTable(core.features.stallMax);
     this.policies = {
       reservedBits: opts.reservedBits ?? 'ignore',
@@ -590,7 +594,7 @@ class TranslationModel implements Translation {
    * body (with lookupPair) so that V8 inlines the whole hit path into hot callers.
    */
   translateFast(sid: number, ssid: number, va: number, flags: number): number {
-    const epoch = this.caches.epoch;
+    const epoch = this.epoch;
     if (
       sid === this.mSid &&
       ssid === this.mSsid &&
