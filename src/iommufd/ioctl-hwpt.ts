@@ -307,7 +307,8 @@ export function hwptInvalidate(ctx: IoctlHandlerCtx, u: Ucmd): number {
   const uptr = u.u64n(O_INV.data_uptr as number);
   const entryLen = u.u32(O_INV.entry_len as number);
   if (u.u32(O_INV.__reserved as number)) rc = -EOPNOTSUPP;
-  else if (entryNum && (u.u64(O_INV.data_uptr as number) === 0n || !entryLen)) rc = -EINVAL;
+  else if (entryNum && (uptr === 0 || !entryLen))
+    rc = -EINVAL; // u64n is 0 only for 0
   else {
     const pt = ctx.get(u.u32(4));
     if (!pt) rc = -ENOENT;

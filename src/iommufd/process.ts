@@ -37,7 +37,7 @@ export interface ProcessHost {
   allocUserPage(): number;
   /** Frees a physical page that backed process memory. */
   freeUserPage(pa: number): void;
-  /** Physical memory access. */
+  /** Physical memory access; `readPhys` returns a fresh copy that the caller owns. */
   readPhys(pa: number, len: number): Uint8Array;
   writePhys(pa: number, bytes: Uint8Array): void;
   /** Opens a device path for `proc`; a FileOps or a negative errno. */
@@ -166,6 +166,13 @@ export class Process {
   /** The kernel's copy_from_user: the bytes, or null for a fault. */
   copyFromUser(va: number, len: number): Uint8Array | null {
     if (va < 0 || !Number.isSafeInteger(va) || !this.isMapped(va, len)) return null;
+    const vpn0 = Math.floor(va / PAGE_SIZE);
+    const off0 = va - vpn0 * PAGE_SIZE;
+    if (len > 0 && off0 + len <= PAGE_SIZE) {
+      // Within one page (every ioctl struct and most arrays): the backing bytes are the copy.
+      const pa = this.backing(vpn0, false);
+      if (pa >= 0) return this.host.readPhys(pa + off0, len);
+    }
     const out = new Uint8Array(len);
     let done = 0;
     while (done < len) {

@@ -56,7 +56,12 @@ export class Ucmd {
   /** iommufd_ucmd_respond: copies min(user size, `len`) bytes of the kernel struct back. */
   respond(len: number): number {
     const n = Math.min(this.userSize, len, this.cmd.length);
-    this.user.set(this.cmd.subarray(0, n));
+    const user = this.user;
+    const cmd = this.cmd;
+    if (n <= user.length) {
+      // A plain loop: structs are a few dozen bytes, cheaper than a subarray view plus set.
+      for (let i = 0; i < n; i++) user[i] = cmd[i] as number;
+    } else user.set(cmd.subarray(0, n)); // RangeError, as before
     return 0;
   }
 

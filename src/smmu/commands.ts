@@ -4,7 +4,7 @@
 // fails stops the queue with CMDQ_CONS.ERR = CERROR_ILL. Opcodes and field positions come from
 // the command tables in src/arch/cmd.ts; every rule below cites its section.
 
-import { getBits, U64_MAX } from '../arch/bits.ts';
+import { genmask, U64_MAX } from '../arch/bits.ts';
 import { CMD_OP, CMD_OP_UNMODELLED, type CmdName, COMMANDS } from '../arch/cmd.ts';
 import { definedMask, type FieldDef, findField } from '../arch/fields.ts';
 import type { SmmuFeatures } from './types.ts';
@@ -58,8 +58,37 @@ const SCALE_DS_BIT = 1n << BigInt(F.scale.hi);
 const RANGE_W0 = mask(F.num) | mask(F.scale);
 const RANGE_W1 = mask(F.tg) | mask(F.ttl) | mask(F.ttl128);
 
-function read(f: FieldDef, w0: bigint, w1: bigint): bigint {
-  return getBits(f.word === 0 ? w0 : w1, f.hi, f.lo);
+/** A field read with its shift and mask precomputed (command checks run for every command). */
+interface FieldReader {
+  readonly w1: boolean;
+  readonly shift: bigint;
+  readonly mask: bigint;
+}
+
+function reader(f: FieldDef): FieldReader {
+  return {
+    w1: f.word !== 0,
+    shift: BigInt(f.lo),
+    mask: genmask(f.hi - f.lo, 0),
+  };
+}
+
+const R = {
+  ssec: reader(F.ssec),
+  cs: reader(F.cs),
+  resp: reader(F.resp),
+  atcSize: reader(F.atcSize),
+  num: reader(F.num),
+  scale: reader(F.scale),
+  tg: reader(F.tg),
+  ttl: reader(F.ttl),
+} as const;
+/** TG and TTL: the W1 range fields of every revision. */
+const RANGE_W1_TG_TTL = mask(F.tg) | mask(F.ttl);
+const TTL128_MASK = mask(F.ttl128);
+
+function read(r: FieldReader, w0: bigint, w1: bigint): bigint {
+  return ((r.w1 ? w1 : w0) >> r.shift) & r.mask;
 }
 
 const LAYOUTS = new Map<number, Layout>();
@@ -137,29 +166,29 @@ export function checkCommand(w0: bigint, w1: bigint, ctx: CommandCheckContext): 
   const layout = LAYOUTS.get(op);
   if (!layout) return undefined;
   // §4.1.6: SSec=1 is illegal on the Non-secure Command queue, whether Secure state exists or not.
-  if (layout.ssec && read(F.ssec, w0, w1) !== 0n) return 'SSec=1 on the Non-secure queue';
-  if (op === CMD_OP.CMD_SYNC && read(F.cs, w0, w1) === 3n) return 'CMD_SYNC CS=0b11';
-  if (op === CMD_OP.PRI_RESP && read(F.resp, w0, w1) === 3n) return 'PRI_RESP Resp=0b11';
+  if (layout.ssec && read(R.ssec, w0, w1) !== 0n) return 'SSec=1 on the Non-secure queue';
+  if (op === CMD_OP.CMD_SYNC && read(R.cs, w0, w1) === 3n) return 'CMD_SYNC CS=0b11';
+  if (op === CMD_OP.PRI_RESP && read(R.resp, w0, w1) === 3n) return 'PRI_RESP Resp=0b11';
   // CONSTRAINED UNPREDICTABLE: §4.5.1 — ATC_INV Size > 52 is CERROR_ILL or an UNKNOWN span; this
   // model chooses CERROR_ILL.
-  if (op === CMD_OP.ATC_INV && read(F.atcSize, w0, w1) > 52n) return 'ATC_INV Size > 52';
+  if (op === CMD_OP.ATC_INV && read(R.atcSize, w0, w1) > 52n) return 'ATC_INV Size > 52';
   let w0Defined = layout.w0;
   let w1Defined = layout.w1;
   // §4.4.1.1: the range fields exist only with IDR3.RIL (else RES0).
   if (layout.range && ctx.features.ril) {
     // TG≠0 selects the range form, which must not have NUM = SCALE = TTL = 0; with DS = 0 a 16K
     // TTL of 0b01 reads as 0b00.
-    const tg = read(F.tg, w0, w1);
-    const ttl = read(F.ttl, w0, w1);
+    const tg = read(R.tg, w0, w1);
+    const ttl = read(R.ttl, w0, w1);
     const ttlEff = tg === 2n && ttl === 1n && !ctx.ds ? 0n : ttl;
-    const scale = read(F.scale, w0, w1) & (ctx.ds ? 0x3fn : 0x1fn);
-    if (tg !== 0n && read(F.num, w0, w1) === 0n && scale === 0n && ttlEff === 0n) {
+    const scale = read(R.scale, w0, w1) & (ctx.ds ? 0x3fn : 0x1fn);
+    if (tg !== 0n && read(R.num, w0, w1) === 0n && scale === 0n && ttlEff === 0n) {
       return 'range TLBI with NUM=SCALE=TTL=0';
     }
     w0Defined |= RANGE_W0 & ~(ctx.ds ? 0n : SCALE_DS_BIT);
-    w1Defined |= mask(F.tg) | mask(F.ttl);
+    w1Defined |= RANGE_W1_TG_TTL;
     // TTL128 belongs to VMSAv9-128 (SMMUv3.4).
-    if (ctx.features.minorRev >= 4) w1Defined |= mask(F.ttl128);
+    if (ctx.features.minorRev >= 4) w1Defined |= TTL128_MASK;
   }
   // IMPDEF: §4.1.5 — a non-zero Reserved field may make a command CERROR_ILL or be ignored; the
   // `reservedFields` policy chooses (default 'ignore').

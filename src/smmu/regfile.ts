@@ -24,7 +24,12 @@ import {
 } from '../arch/bits.ts';
 import { commandName } from '../arch/cmd.ts';
 import { decodeEvent } from '../arch/evt.ts';
-import { checkCommand, type ReservedFieldPolicy, SYNC_CS } from './commands.ts';
+import {
+  type CommandCheckContext,
+  checkCommand,
+  type ReservedFieldPolicy,
+  SYNC_CS,
+} from './commands.ts';
 import { type IdRegisters, idr3Dpt, idr5Ds } from './features.ts';
 import { Queue } from './queue.ts';
 import {
@@ -133,6 +138,8 @@ export abstract class SmmuRegisterFile<L extends string = CoreIrq> {
   /** The two words of the command being fetched, as u32s (lo, hi, lo, hi); see fetchCommand. */
   protected readonly cmdBuf = new Uint32Array(4);
   private consuming = false;
+  /** What command validation depends on (fixed at construction). */
+  private readonly cmdCheck: CommandCheckContext;
 
   constructor(o: RegisterFileOptions) {
     const f = o.features;
@@ -148,6 +155,12 @@ export abstract class SmmuRegisterFile<L extends string = CoreIrq> {
     // IDR5.DS exists from SMMUv3.4 (LPA2); IDR3.DPT from SMMUv3.3.
     this.ds = f.minorRev >= 4 && idr5Ds(o.idr);
     this.dpt = idr3Dpt(o.idr);
+    this.cmdCheck = {
+      features: f,
+      ds: this.ds,
+      dpt: this.dpt,
+      reservedFields: this.reservedFields,
+    };
 
     // §6.3 SMMU_CR0: PRIQEN, ATSCHK and VMW are RES0 unless PRI, ATS and VMW are implemented.
     let cr0m = or32(or32(CR0.SMMUEN, CR0.EVENTQEN), CR0.CMDQEN);
@@ -686,12 +699,7 @@ export abstract class SmmuRegisterFile<L extends string = CoreIrq> {
         }
         const w0 = joinU64(buf[0] as number, buf[1] as number);
         const w1 = joinU64(buf[2] as number, buf[3] as number);
-        const reason = checkCommand(w0, w1, {
-          features: this.features,
-          ds: this.ds,
-          dpt: this.dpt,
-          reservedFields: this.reservedFields,
-        });
+        const reason = checkCommand(w0, w1, this.cmdCheck);
         if (reason !== undefined) {
           if (this.commandBarrier()) this.illegalCommand(w0, w1, reason);
           continue;

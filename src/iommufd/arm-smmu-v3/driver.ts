@@ -15,7 +15,7 @@
 //    writer and CFGI_STE/CFGI_CD + CMD_SYNC through the real queue;
 //  - the event queue (arm_smmu_evtq_thread / arm_smmu_handle_event).
 
-import { hex64 } from '../../arch/bits.ts';
+import { hex64, hi32, joinU64, lo32 } from '../../arch/bits.ts';
 import { ERRNO } from '../../arch/errno.ts';
 import type { TraceSink } from '../../arch/trace.ts';
 import type { SparseMemory } from '../../mem/sparse-memory.ts';
@@ -334,6 +334,16 @@ export type EventForwarder = (
   raw: readonly [bigint, bigint, bigint, bigint],
 ) => number;
 
+/** Commands the driver's log keeps at least (the newest ones). */
+const COMMAND_LOG_LIMIT = 65536;
+
+function commandName(opcode: number): string {
+  return CMD_NAME[opcode] ?? `0x${opcode.toString(16)}`;
+}
+
+/** CMD_SYNC word 0 as the driver issues it: CS = SEV, MSH = ISH, MSIATTR = OIWB. */
+const SYNC_W0 = fieldPrep(CMDF.OP, CMD.CMD_SYNC) | (2n << 12n) | (3n << 22n) | (0xfn << 24n);
+
 /** One arm-smmu-v3 instance. */
 export class ArmSmmuV3 {
   readonly features: DriverFeatures;
@@ -349,7 +359,12 @@ export class ArmSmmuV3 {
   readonly masters = new Map<number, Master>();
   readonly asids = new Set<number>();
   readonly vmids = new Set<number>();
-  readonly commandLog: LoggedCommand[] = [];
+  /**
+   * The newest commands issued (at most COMMAND_LOG_LIMIT) as u32 halves (w0 lo, w0 hi, w1 lo,
+   * w1 hi), command `seq` at slot `seq mod capacity`: no object or bigint is kept per command.
+   * The capacity doubles from 256 up to the limit, then the ring wraps.
+   */
+  private logBuf = new Uint32Array(4 * 256);
   readonly handledEvents: HandledEvent[] = [];
   private seq = 0;
   private strtab = { base: 0, fmt: 0 as 0 | 1, l1Entries: 0, linearEntries: 0 };
@@ -548,9 +563,32 @@ export class ArmSmmuV3 {
     return this.seq;
   }
 
-  /** Commands issued since `mark`. */
+  /**
+   * Commands issued since `mark`. Only the newest COMMAND_LOG_LIMIT (at least) are kept; an older
+   * mark gets the oldest kept command onwards.
+   */
   commandsSince(mark: number): LoggedCommand[] {
-    return this.commandLog.filter((c) => c.seq >= mark);
+    const out: LoggedCommand[] = [];
+    if (Number.isNaN(mark)) return out;
+    const b = this.logBuf;
+    const cap = b.length / 4;
+    const from = Math.max(this.seq - cap, 0, Math.ceil(mark));
+    for (let seq = from; seq < this.seq; seq++) {
+      const k = 4 * (seq & (cap - 1));
+      const lo0 = b[k] as number;
+      const opcode = lo0 & 0xff;
+      const words = [
+        joinU64(lo0, b[k + 1] as number),
+        joinU64(b[k + 2] as number, b[k + 3] as number),
+      ] as const;
+      out.push({ seq, opcode, name: commandName(opcode), words });
+    }
+    return out;
+  }
+
+  /** The kept command log (see `commandsSince`). */
+  get commandLog(): LoggedCommand[] {
+    return this.commandsSince(0);
   }
 
   private queueMask(): number {
@@ -589,8 +627,26 @@ export class ArmSmmuV3 {
   }
 
   private syncCmd(): [bigint, bigint] {
-    // CS = SEV, MSH = ISH, MSIATTR = OIWB.
-    return [fieldPrep(CMDF.OP, CMD.CMD_SYNC) | (2n << 12n) | (3n << 22n) | (0xfn << 24n), 0n];
+    return [SYNC_W0, 0n];
+  }
+
+  private logCommand(lo0: number, hi0: number, lo1: number, hi1: number): void {
+    let b = this.logBuf;
+    let cap = b.length / 4;
+    if (this.seq >= cap && cap < COMMAND_LOG_LIMIT) {
+      // Not wrapped yet (seq < cap so far): the entries keep their slots in the larger ring.
+      const grown = new Uint32Array(b.length * 2);
+      grown.set(b);
+      this.logBuf = grown;
+      b = grown;
+      cap *= 2;
+    }
+    const k = 4 * (this.seq & (cap - 1));
+    b[k] = lo0;
+    b[k + 1] = hi0;
+    b[k + 2] = lo1;
+    b[k + 3] = hi1;
+    this.seq++;
   }
 
   /**
@@ -598,42 +654,48 @@ export class ArmSmmuV3 {
    * and publishes them; with `sync`, waits for the CMD_SYNC to be consumed. 0 or -ETIMEDOUT.
    */
   issue(cmds: readonly (readonly [bigint, bigint])[], sync: boolean): number {
-    const all: (readonly [bigint, bigint])[] = sync ? [...cmds, this.syncCmd()] : [...cmds];
-    const n = 1 << this.cmdq.log2;
+    // Entry `cmds.length` is the CMD_SYNC when `sync`.
+    const total = sync ? cmds.length + 1 : cmds.length;
+    const q = this.cmdq;
+    const n = 1 << q.log2;
     const mask = this.queueMask();
+    const mem = this.env.mem;
     let i = 0;
-    while (i < all.length) {
+    while (i < total) {
       // Space: at most n entries outstanding.
       const cons = this.port.read32(REG.CMDQ_CONS) & mask;
-      const used = (this.cmdq.prod - cons) & mask;
+      const used = (q.prod - cons) & mask;
       let room = n - used;
       if (room <= 0) {
         if (!this.drain()) return -ETIMEDOUT;
         continue;
       }
-      while (room > 0 && i < all.length) {
-        const [w0, w1] = all[i] as readonly [bigint, bigint];
-        const pa = this.cmdq.base + (this.cmdq.prod & (n - 1)) * 16;
-        this.env.mem.write64(pa, w0);
-        this.env.mem.write64(pa + 8, w1);
-        const opcode = Number(w0 & 0xffn);
-        this.commandLog.push({
-          seq: this.seq++,
-          opcode,
-          name: CMD_NAME[opcode] ?? `0x${opcode.toString(16)}`,
-          words: [w0, w1],
-        });
-        this.env.trace?.({
-          kind: 'command',
-          opcode: CMD_NAME[opcode] ?? `0x${opcode.toString(16)}`,
-          words: [w0, w1],
-          source: 'host-driver',
-        });
-        this.cmdq.prod = (this.cmdq.prod + 1) & mask;
+      while (room > 0 && i < total) {
+        let w0 = SYNC_W0;
+        let w1 = 0n;
+        if (i < cmds.length) {
+          const c = cmds[i] as readonly [bigint, bigint];
+          w0 = c[0];
+          w1 = c[1];
+        }
+        const pa = q.base + (q.prod & (n - 1)) * 16;
+        // The queue is 16-byte aligned: the split writes are write64's aligned path.
+        const lo0 = lo32(w0);
+        const hi0 = hi32(w0);
+        const lo1 = lo32(w1);
+        const hi1 = hi32(w1);
+        mem.write64Split(pa, lo0, hi0);
+        mem.write64Split(pa + 8, lo1, hi1);
+        this.logCommand(lo0, hi0, lo1, hi1);
+        if (this.env.trace) {
+          const name = commandName(lo0 & 0xff);
+          this.env.trace({ kind: 'command', opcode: name, words: [w0, w1], source: 'host-driver' });
+        }
+        q.prod = (q.prod + 1) & mask;
         i++;
         room--;
       }
-      this.port.write32(REG.CMDQ_PROD, this.cmdq.prod);
+      this.port.write32(REG.CMDQ_PROD, q.prod);
     }
     if (sync && !this.drain()) return -ETIMEDOUT;
     return 0;

@@ -6,6 +6,7 @@
 // (arm_vsmmu_convert_user_cmd, arm_vsmmu_cache_invalidate; the strict per-opcode validation of newer
 // kernels as a profile switch), and event forwarding with the vSID (arm_vmaster_report_event).
 
+import { joinU64 } from '../../arch/bits.ts';
 import { ERRNO } from '../../arch/errno.ts';
 import type { NestedDomain } from '../domain.ts';
 import {
@@ -182,36 +183,52 @@ function copyFullArray(arr: UserArray): [bigint, bigint][] | number {
     }
     return -EFAULT;
   }
-  const dv = new DataView(all.buffer, all.byteOffset, all.byteLength);
-  const out: [bigint, bigint][] = new Array(arr.entryNum);
+  const n = arr.entryNum;
+  const out: [bigint, bigint][] = new Array(n);
+  if (len >= 16) {
+    for (let i = 0; i < n; i++) {
+      const off = i * len;
+      for (let k = 16; k < len; k++) if (all[off + k] !== 0) return -E2BIG;
+      out[i] = [
+        joinU64(getU32(all, off), getU32(all, off + 4)),
+        joinU64(getU32(all, off + 8), getU32(all, off + 12)),
+      ];
+    }
+    return out;
+  }
   const e = new Uint8Array(16);
   const edv = new DataView(e.buffer);
-  for (let i = 0; i < arr.entryNum; i++) {
+  for (let i = 0; i < n; i++) {
     const off = i * len;
-    if (len >= 16) {
-      for (let k = 16; k < len; k++) if (all[off + k] !== 0) return -E2BIG;
-      out[i] = [dv.getBigUint64(off, true), dv.getBigUint64(off + 8, true)];
-    } else {
-      e.fill(0);
-      e.set(all.subarray(off, off + len));
-      out[i] = [edv.getBigUint64(0, true), edv.getBigUint64(8, true)];
-    }
+    e.fill(0);
+    e.set(all.subarray(off, off + len));
+    out[i] = [edv.getBigUint64(0, true), edv.getBigUint64(8, true)];
   }
   return out;
 }
 
-/** arm_vsmmu_convert_user_cmd (mainline): the converted command or -EIO. */
-function convertUserCmd(vsmmu: ArmVsmmu, cmd: [bigint, bigint]): [bigint, bigint] | number {
+const TLBI_NH_ALL_OP = fieldPrep(CMDF.OP, CMD.TLBI_NH_ALL);
+const KEEP_BUT_VMID = ~CMDF.VMID & U64;
+const KEEP_BUT_SID = ~CMDF.SID & U64;
+
+/**
+ * arm_vsmmu_convert_user_cmd (mainline): the converted command or -EIO. `vmid` is the vSMMU's
+ * VMID already in the command's VMID field (FIELD_PREP, computed once per ioctl).
+ */
+function convertUserCmd(
+  vsmmu: ArmVsmmu,
+  cmd: [bigint, bigint],
+  vmid: bigint,
+): [bigint, bigint] | number {
   const op = Number(cmd[0] & 0xffn);
-  const vmid = fieldPrep(CMDF.VMID, vsmmu.vmid);
   switch (op) {
     case CMD.TLBI_NSNH_ALL:
-      return [fieldPrep(CMDF.OP, CMD.TLBI_NH_ALL) | vmid, 0n];
+      return [TLBI_NH_ALL_OP | vmid, 0n];
     case CMD.TLBI_NH_VA:
     case CMD.TLBI_NH_VAA:
     case CMD.TLBI_NH_ALL:
     case CMD.TLBI_NH_ASID:
-      return [(cmd[0] & ~CMDF.VMID & U64) | vmid, cmd[1]];
+      return [(cmd[0] & KEEP_BUT_VMID) | vmid, cmd[1]];
     case CMD.ATC_INV:
     case CMD.CFGI_CD:
     case CMD.CFGI_CD_ALL: {
@@ -219,7 +236,7 @@ function convertUserCmd(vsmmu: ArmVsmmu, cmd: [bigint, bigint]): [bigint, bigint
       const m = vsmmu.core.masterOfVid(vsid);
       const sid = m?.info.sids[0];
       if (sid === undefined) return -EIO;
-      return [(cmd[0] & ~CMDF.SID & U64) | fieldPrep(CMDF.SID, sid), cmd[1]];
+      return [(cmd[0] & KEEP_BUT_SID) | fieldPrep(CMDF.SID, sid), cmd[1]];
     }
     default:
       return -EIO;
@@ -292,6 +309,7 @@ export function cacheInvalidate(vsmmu: ArmVsmmu, arr: UserArray): { rc: number; 
   const cmds = copyFullArray(arr);
   if (typeof cmds === 'number') return { rc: cmds, done: 0 };
   const block = CMDQ_BATCH_ENTRIES - 1;
+  const vmid = fieldPrep(CMDF.VMID, vsmmu.vmid);
   if (strict) {
     // Every command of a block is validated before any of it is issued.
     let done = 0;
@@ -300,7 +318,7 @@ export function cacheInvalidate(vsmmu: ArmVsmmu, arr: UserArray): { rc: number; 
       const converted: [bigint, bigint][] = [];
       for (const c of part) {
         if (!strictCheck(vsmmu, c)) return { rc: -EIO, done };
-        const r = convertUserCmd(vsmmu, c);
+        const r = convertUserCmd(vsmmu, c, vmid);
         if (typeof r === 'number') return { rc: r, done };
         converted.push(r);
       }
@@ -314,12 +332,12 @@ export function cacheInvalidate(vsmmu: ArmVsmmu, arr: UserArray): { rc: number; 
   let cur = 0;
   const out: [bigint, bigint][] = [];
   while (cur !== cmds.length) {
-    const r = convertUserCmd(vsmmu, cmds[cur] as [bigint, bigint]);
+    const r = convertUserCmd(vsmmu, cmds[cur] as [bigint, bigint], vmid);
     if (typeof r === 'number') return { rc: r, done: cur };
     out.push(r);
     cur++;
     if (cur !== cmds.length && cur - last !== block) continue;
-    const rc = smmu.issue(out.slice(last, cur), true);
+    const rc = smmu.issue(last === 0 && cur === out.length ? out : out.slice(last, cur), true);
     if (rc) return { rc, done: cur - 1 };
     last = cur;
   }
