@@ -169,8 +169,12 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
   /** Views of the command buffer for the two 64-bit reads of a fetch. */
   private readonly cmdLo = this.cmdBuf.subarray(0, 2);
   private readonly cmdHi = this.cmdBuf.subarray(2, 4);
-  private log: ExecutedCommand[] = [];
-  private logBase = 0;
+  // Executed-command log: a ring of logLimit raw command words, and the number executed so far.
+  private readonly logW0: bigint[] = [];
+  private readonly logW1: bigint[] = [];
+  private logTotal = 0;
+  /** Command names by opcode, filled on first use. */
+  private readonly opNames: string[] = [];
   private cmdObserver: ((opcode: number, w0: bigint, w1: bigint) => void) | undefined;
 
   constructor(opts: SmmuOptions) {
@@ -404,23 +408,31 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
   }
 
   private logCommand(op: number, w0: bigint, w1: bigint): void {
-    const name = commandName(w0, w1);
+    const name =
+      op === CMD_OP.CFGI_STE_RANGE ? commandName(w0, w1) : (this.opNames[op] ?? this.nameOp(op));
     this.commandCounts[name] = (this.commandCounts[name] ?? 0) + 1;
-    const words = [w0, w1] as const;
+    // The log is a ring of the raw words (no object per command: commandsSince builds them).
     if (this.logLimit > 0) {
-      this.log.push({ name, opcode: op, words });
-      if (this.log.length > this.logLimit * 2) {
-        const drop = this.log.length - this.logLimit;
-        this.log = this.log.slice(drop);
-        this.logBase += drop;
-      }
+      const i = this.logTotal % this.logLimit;
+      this.logW0[i] = w0;
+      this.logW1[i] = w1;
     }
-    this.trace?.({ kind: 'command', opcode: name, words, source: 'smmu' });
+    this.logTotal++;
+    if (this.trace !== undefined) {
+      this.trace({ kind: 'command', opcode: name, words: [w0, w1], source: 'smmu' });
+    }
+  }
+
+  /** The name of an opcode (every opcode but CFGI_STE_RANGE, whose name depends on Range). */
+  private nameOp(op: number): string {
+    const name = commandName(BigInt(op), 0n);
+    this.opNames[op] = name;
+    return name;
   }
 
   /** A mark for `commandsSince`: the number of commands executed so far. */
   commandMark(): number {
-    return this.logBase + this.log.length;
+    return this.logTotal;
   }
 
   /**
@@ -428,7 +440,19 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
    * limit are gone; the result then starts at the oldest kept command.
    */
   commandsSince(mark = 0): readonly ExecutedCommand[] {
-    return this.log.slice(Math.max(0, mark - this.logBase));
+    const kept = Math.min(this.logTotal, this.logLimit);
+    const oldest = this.logTotal - kept;
+    // As Array.prototype.slice from (mark − oldest): truncated, NaN or negative = from the start.
+    const from = mark - oldest;
+    const start = from > 0 ? Math.trunc(from) : 0;
+    const out: ExecutedCommand[] = [];
+    for (let k = start; k < kept; k++) {
+      const i = (oldest + k) % this.logLimit;
+      const w0 = this.logW0[i] as bigint;
+      const w1 = this.logW1[i] as bigint;
+      out.push({ name: commandName(w0, w1), opcode: Number(w0 & 0xffn), words: [w0, w1] });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -434,14 +434,25 @@ describe('execution, the command log and counters', () => {
     expect(r.smmu.commandsSince(mark).length).toBe(3);
   });
 
-  it('keeps at most about commandLogLimit entries, with absolute marks', () => {
+  it('keeps the newest commandLogLimit entries, with absolute marks', () => {
     const { r, w } = withQueue({ commandLogLimit: 2 });
     for (let i = 0; i < 5; i++) w.push(op(0x30, BigInt(i) << 32n));
     expect(r.smmu.commandMark()).toBe(5);
-    const all = r.smmu.commandsSince(0);
-    expect(all.length).toBeGreaterThanOrEqual(2);
-    expect(all.at(-1)?.words[0]).toBe(0x30n | (4n << 32n));
-    expect(r.smmu.commandsSince(4).map((c) => c.words[0] >> 32n)).toEqual([4n]);
+    const tags = (mark: number): bigint[] =>
+      r.smmu.commandsSince(mark).map((c) => c.words[0] >> 32n);
+    // Commands 3 and 4 are kept; older marks start at the oldest kept one.
+    expect(tags(0)).toEqual([3n, 4n]);
+    expect(tags(4)).toEqual([4n]);
+    expect(tags(4.5)).toEqual([4n]);
+    expect(tags(5)).toEqual([]);
+    expect(tags(Number.NaN)).toEqual([3n, 4n]);
+    expect(r.smmu.commandsSince(3)[0]).toEqual({
+      name: 'TLBI_NSNH_ALL',
+      opcode: 0x30,
+      words: [0x30n | (3n << 32n), 0n],
+    });
+    // Counters are not limited.
+    expect(r.smmu.commandCounts).toEqual({ TLBI_NSNH_ALL: 5 });
   });
 
   it('ATC_INV and PRI_RESP are IGNORED (consumed, not executed) while SMMUEN = 0', () => {
