@@ -114,9 +114,16 @@ export function maskAddr(x: number, hi: number, lo: number): number {
 
 /** `x mod 2^n` for a non-negative integer x below 2^53 (n ≤ 53). */
 export function lowBits(x: number, n: number): number {
+  // Below 2^31 one mask of the low word (`>>> 0` is exact mod 2^32 for any integer); above, a
+  // table of 2^n (a variable `2 ** n` is a Math.pow call), exact for integers below 2^53.
+  if (n < 31) return (x >>> 0) & ((1 << n) - 1);
   if (n >= 53) return x;
-  return x - Math.floor(x / 2 ** n) * 2 ** n;
+  const p = POW2[n] as number;
+  return x - Math.floor(x / p) * p;
 }
+
+/** 2^n for n = 0..63. */
+const POW2: readonly number[] = Array.from({ length: 64 }, (_, n) => 2 ** n);
 
 /**
  * Narrows a bigint address to a number; throws RangeError when it does not fit in 53 bits.

@@ -74,5 +74,6 @@ export function effectiveSh(attr: number, sh: number): number {
 /** Attribute byte `index` (0..7) of a MAIR held as two u32 halves. */
 export function mairByte(lo: number, hi: number, index: number): number {
   const w = index < 4 ? lo : hi;
-  return Math.floor(w / 2 ** (8 * (index % 4))) % 256;
+  // Byte (index mod 4) of a u32 word.
+  return (w >>> (8 * (index & 3))) & 0xff;
 }

@@ -665,6 +665,10 @@ export class Smmu extends SmmuRegisterFile<IrqLine> implements SmmuCore {
 export function memAttrToMair(memattr: number): number {
   const outer = get32(memattr, 3, 2);
   if (outer === 0) return put32(get32(memattr, 1, 0), 3, 2);
-  const half = (x: number): number => (x === 1 ? 0b0100 : x === 2 ? 0b1011 : x === 3 ? 0b1111 : 0);
-  return or32(put32(half(outer), 7, 4), half(get32(memattr, 1, 0)));
+  return or32(put32(mairHalf(outer), 7, 4), mairHalf(get32(memattr, 1, 0)));
+}
+
+/** A Normal-memory cacheability of MemAttr (NC, WT, WB) as a MAIR nibble (WT/WB read-allocate). */
+function mairHalf(x: number): number {
+  return x === 1 ? 0b0100 : x === 2 ? 0b1011 : x === 3 ? 0b1111 : 0;
 }

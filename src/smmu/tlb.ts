@@ -36,6 +36,27 @@ const CLASS_OF: readonly number[] = (() => {
   return a;
 })();
 
+/** Inserts class `c` into the ascending `present` list in place (it stays a packed SMI array). */
+function addPresent(present: number[], c: number): void {
+  let i = present.length;
+  present.push(c);
+  while (i > 0 && (present[i - 1] as number) > c) {
+    present[i] = present[i - 1] as number;
+    i--;
+  }
+  present[i] = c;
+}
+
+/** Removes class `c` from the `present` list in place, keeping the order. */
+function dropPresent(present: number[], c: number): void {
+  const n = present.length;
+  let i = 0;
+  while (i < n && present[i] !== c) i++;
+  if (i === n) return;
+  for (; i + 1 < n; i++) present[i] = present[i + 1] as number;
+  present.length = n - 1;
+}
+
 /** One tag tuple. Contexts are interned and never freed (their entries are). */
 export class TlbContext {
   readonly id: number;
@@ -236,18 +257,26 @@ export class Tlb {
   /** Removes a slot from the index (backward-shift deletion keeps every probe chain whole). */
   private dropIndex(slot: number): void {
     const mask = this.indexMask;
+    const index = this.index;
+    const m = this.m;
+    const shift = this.hashShift;
     let i = this.home(slot);
-    while (this.index[i] !== slot) i = (i + 1) & mask;
+    while (index[i] !== slot) i = (i + 1) & mask;
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const s = this.index[j] as number;
+      const s = index[j] as number;
       if (s < 0) break;
-      const h = this.home(s);
+      // home(s), written out (as bucket).
+      const b = s * SLOT;
+      const x =
+        (m[b + BLO] as number) ^
+        Math.imul((m[b + BHI] as number) + (m[b + TAG] as number) * 512, 0x85eb_ca6b);
+      const h = Math.imul(x ^ (x >>> 16), 0x9e37_79b1) >>> shift;
       // An entry whose home lies cyclically in (i, j] stays; any other moves into the hole.
       if (i <= j ? i < h && h <= j : i < h || h <= j) continue;
-      this.index[i] = s;
+      index[i] = s;
       i = j;
     }
-    this.index[i] = -1;
+    index[i] = -1;
   }
 
   /** Number of cached entries. */
@@ -396,7 +425,8 @@ export class Tlb {
     if (this.capacity === 0) return;
     const c = CLASS_OF[shift] ?? -1;
     if (c < 0) return;
-    const block = Math.floor(addr / 2 ** shift);
+    // addr × 2^−shift is exact (a power of two): the same block number as addr / 2^shift.
+    const block = Math.floor(addr * (INV_SIZES[c] as number));
     const tag = ctx.id * 16 + c;
     const m = this.m;
     let slot = this.find(tag, block);
@@ -405,9 +435,7 @@ export class Tlb {
       slot = this.freeHead;
       this.freeHead = m[slot * SLOT + NEXT] as number;
       this.used++;
-      if (ctx.counts[c] === 0) {
-        ctx.present = [...ctx.present, c].sort((a, b) => a - b);
-      }
+      if (ctx.counts[c] === 0) addPresent(ctx.present, c);
       ctx.counts[c] = (ctx.counts[c] as number) + 1;
       const b = slot * SLOT;
       m[b + TAG] = tag;
@@ -433,7 +461,7 @@ export class Tlb {
     const b = slot * SLOT;
     m[b + PERMS] = hit | ((perm1 & 0xff) << 8) | ((perm2 & 0xff) << 16) | (shift << 24);
     m[b + INFO] = (level + 1) | (granShift << 3) | (attr << 11);
-    this.f[slot * 2] = oaBase - block * 2 ** shift;
+    this.f[slot * 2] = oaBase - block * (CLASS_SIZES[c] as number);
     this.f[slot * 2 + 1] = ipaBase;
     this.stats.fills++;
     if (this.trace) this.traceEntry('fill', slot);
@@ -447,7 +475,7 @@ export class Tlb {
     const c = tag & 15;
     this.dropIndex(slot);
     ctx.counts[c] = (ctx.counts[c] as number) - 1;
-    if (ctx.counts[c] === 0) ctx.present = ctx.present.filter((x) => x !== c);
+    if (ctx.counts[c] === 0) dropPresent(ctx.present, c);
     this.unlink(slot);
     this.m[b + TAG] = -1;
     this.m[b + NEXT] = this.freeHead;
@@ -561,11 +589,28 @@ export class Tlb {
     if (victim < 0) return;
     if (this.clock) {
       // Second chance: referenced entries at the head lose their bit and go to the back (ends
-      // after at most one pass, when every bit is clear).
-      while (this.m[victim * SLOT + REF] === 1) {
-        this.m[victim * SLOT + REF] = 0;
-        this.moveToTail(victim);
-        victim = this.head;
+      // after at most one pass, when every bit is clear). Moving them one by one to the tail
+      // moves the referenced run at the head, in order, behind the tail: one splice. When every
+      // entry is referenced the full pass leaves the order as it was and the head is the victim.
+      const m = this.m;
+      let last = -1;
+      let s = victim;
+      while (s >= 0 && m[s * SLOT + REF] === 1) {
+        m[s * SLOT + REF] = 0;
+        last = s;
+        s = m[s * SLOT + NEXT] as number;
+      }
+      if (s >= 0 && last >= 0) {
+        // Splice [head, last] after the tail; s becomes the head.
+        const first = this.head;
+        const tail = this.tail;
+        m[s * SLOT + PREV] = -1;
+        this.head = s;
+        m[tail * SLOT + NEXT] = first;
+        m[first * SLOT + PREV] = tail;
+        m[last * SLOT + NEXT] = -1;
+        this.tail = last;
+        victim = s;
       }
     }
     if (this.trace) this.traceEntry('invalidate', victim, 'evict');

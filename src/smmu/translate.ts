@@ -13,7 +13,7 @@
 // The model departs from the architecture in documented places only: VMSAv8-32 (AArch32)
 // tables and mixed-endian nested walks are not modelled (see config.ts and `walkMemory`).
 
-import { getBits, lowBits } from '../arch/bits.ts';
+import { lowBits } from '../arch/bits.ts';
 import { CMD_OP, type CmdName, COMMANDS } from '../arch/cmd.ts';
 import { VsmmuError } from '../arch/errors.ts';
 import { type EventFields, type EventName, makeEvent } from '../arch/evt.ts';
@@ -315,6 +315,36 @@ function isFail<T>(x: Step<T>): x is Fail {
   return typeof x === 'object' && x !== null && 'fail' in x;
 }
 
+/**
+ * applyS2 memoized (it is pure, and called on every nested walk): index
+ * (fwb · 257 + prior + 1) · 16 + memAttr, −2 = not yet computed. Arguments outside the table
+ * (never produced here: prior is −1 or a MAIR byte, memAttr 4 bits) go to applyS2 itself.
+ */
+const APPLY_S2 = new Int16Array(2 * 257 * 16).fill(-2);
+function applyS2Memo(prior: number, memAttr: number, fwb: boolean): number {
+  const p = prior + 1;
+  if ((p & 511) !== p || p > 256 || (memAttr & 15) !== memAttr) return applyS2(prior, memAttr, fwb);
+  const k = ((fwb ? 257 : 0) + p) * 16 + memAttr;
+  let v = APPLY_S2[k] as number;
+  if (v === -2) {
+    v = applyS2(prior, memAttr, fwb);
+    APPLY_S2[k] = v;
+  }
+  return v;
+}
+
+/** memAttrToMair memoized per 4-bit STE.MemAttr / S2 MemAttr (−1 = not yet computed). */
+const MAIR_OF = new Int16Array(16).fill(-1);
+function mairOf(memAttr: number): number {
+  if ((memAttr & 15) !== memAttr) return memAttrToMair(memAttr);
+  let v = MAIR_OF[memAttr] as number;
+  if (v < 0) {
+    v = memAttrToMair(memAttr);
+    MAIR_OF[memAttr] = v;
+  }
+  return v;
+}
+
 const MASK52 = (1n << 52n) - 1n;
 const TWO53N = 1n << 53n;
 const TWO52 = 2 ** 52;
@@ -341,7 +371,10 @@ const CR2_RECINVSID = findField(CR2, 'RECINVSID').lo;
 /** A command field reader: (name, field) → bigint getter over (w0, w1). */
 function cmdField(cmd: CmdName, name: string): (w0: bigint, w1: bigint) => bigint {
   const f = findField(COMMANDS[cmd], name);
-  return (w0, w1) => getBits(f.word === 0 ? w0 : w1, f.hi, f.lo);
+  // getBits with the shift and mask worked out once (commands are executed in bulk).
+  const shift = BigInt(f.lo);
+  const mask = (1n << BigInt(f.hi - f.lo + 1)) - 1n;
+  return f.word === 0 ? (w0) => (w0 >> shift) & mask : (_w0, w1) => (w1 >> shift) & mask;
 }
 
 const CF = {
@@ -630,11 +663,37 @@ class TranslationModel implements Translation {
   /** The general path of a number-path transaction (anything but a remembered TLB hit). */
   private fastMiss(sid: number, ssid: number, va: number, flags: number): number {
     checkFastArgs(sid, ssid, va, flags);
+    // The remembered configuration with an address in its range: straight to its TLB and walk.
+    if (
+      sid === this.mSid &&
+      ssid === this.mSsid &&
+      this.epoch.version === this.mVer &&
+      va < this.mLimit
+    ) {
+      return this.missRemembered(va, flags);
+    }
     this.st.transactions++;
+    const t = this.fastTxn(sid, ssid, va, flags);
+    const obs = this.observer;
+    if (obs !== undefined) obs.transactionStart(this.reqOf(t));
+    const r = this.resolve(t);
+    let out: number;
+    if (isFail(r)) {
+      out = this.noteFail(r);
+    } else {
+      this.noteHit(t, r);
+      out = r.pa;
+    }
+    if (obs !== undefined) obs.transactionEnd();
+    return out;
+  }
+
+  /** The transaction of a number-path request (checked arguments). */
+  private fastTxn(sid: number, ssid: number, va: number, flags: number): Txn {
     const write = (flags & 1) !== 0;
     const priv = (flags & 2) !== 0;
     const inst = (flags & 4) !== 0;
-    const t: Txn = {
+    return {
       req: undefined,
       sid,
       ssid: ssid < 0 ? undefined : ssid,
@@ -650,27 +709,103 @@ class TranslationModel implements Translation {
       ste: undefined,
       cd: undefined,
     };
-    const obs = this.observer;
-    if (obs !== undefined) obs.transactionStart(this.reqOf(t));
-    const r = this.resolve(t);
-    let out: number;
-    if (isFail(r)) {
-      const f = r.fail;
-      this.lastFail = f;
-      this.lastInfo = -1;
-      out = f.ok
-        ? FAST_RESULT.ABORT
-        : f.stalled
-          ? FAST_RESULT.STALLED
-          : f.razwi
-            ? FAST_RESULT.RAZWI
-            : FAST_RESULT.ABORT;
-    } else {
+  }
+
+  /** Records a number-path failure for lastResult; returns its FAST_RESULT code. */
+  private noteFail(r: Fail): number {
+    const f = r.fail;
+    this.lastFail = f;
+    this.lastInfo = -1;
+    return f.ok
+      ? FAST_RESULT.ABORT
+      : f.stalled
+        ? FAST_RESULT.STALLED
+        : f.razwi
+          ? FAST_RESULT.RAZWI
+          : FAST_RESULT.ABORT;
+  }
+
+  /**
+   * A number-path transaction of the remembered configuration that did not hit in translateFast
+   * (a TLB miss, or a hit that needs the walker or faults), with exactly the general path's
+   * effects: resolve would find the remembered STE and CD in their caches (the version is
+   * unchanged), apply the same overrides and reach stage 1 of TTB0 (the address is below the
+   * half's limit, no E0PD, no observer or trace sink). The STE and CD hits are stamped as in
+   * translateFast. A miss walks with the remembered walk parameters and fills the TLB without
+   * a transaction object; anything else (a TLB hit, a walk fault) builds the transaction and
+   * continues in stage1 / walkFault.
+   */
+  private missRemembered(va: number, flags: number): number {
+    const st = this.st;
+    st.transactions++;
+    if (this.epoch.clock !== this.mClock) this.touchRemembered();
+    st.steHits++;
+    st.cdHits++;
+    const tlb = this.tlb;
+    const ctxA = this.mCtxA;
+    const ctxG = this.mCtxG as TlbContext;
+    // stage1's lookups (ASID-tagged context first, then the global one); a hit was already
+    // looked up by translateFast, so repeating it changes no replacement state.
+    if (tlb.lookupPair(ctxA, ctxG, va) >= 0) {
+      const t = this.rememberedTxn(va, flags);
+      const r = this.stage1(t, t.ste as SteConfig, this.mEntry as CdEntry);
+      if (isFail(r)) return this.noteFail(r);
       this.noteHit(t, r);
-      out = r.pa;
+      return r.pa;
     }
-    if (obs !== undefined) obs.transactionEnd();
-    return out;
+    st.tlbMisses++;
+    st.walks++;
+    const f = (flags & this.mFlagsKeep) | this.mFlagsSet;
+    const write = (flags & 1) !== 0;
+    const priv = (f & 2) !== 0;
+    const exec = (f & 4) !== 0 && !write;
+    const w = this.wreq;
+    w.address = va;
+    w.write = write;
+    w.exec = exec;
+    w.priv = priv;
+    const s1 = this.mS1 as StageParams;
+    const s2 = this.mS2;
+    const mem = this.mMem as WalkMemory;
+    const r =
+      s2 === undefined
+        ? walkS1(mem, s1, w, this.core.trace)
+        : walkNested(mem, s1, s2, w, this.core.trace);
+    if (!r.ok) return this.noteFail(this.walkFault(this.rememberedTxn(va, flags), r));
+    const cd = this.mCd as CdConfig;
+    let memAttr = mairByte(cd.mairLo, cd.mairHi, r.attrIndx);
+    let sh = r.sh;
+    if (s2 !== undefined) {
+      memAttr = applyS2Memo(memAttr, r.memAttr, s2.fwb === true);
+      sh = combineSh(sh, r.s2Sh);
+    }
+    const attr = packAttr(memAttr, effectiveSh(memAttr, sh));
+    const shift = r.blockShift;
+    const oa = r.oa;
+    tlb.insert(
+      r.nG && ctxA ? ctxA : ctxG,
+      va,
+      shift,
+      oa - lowBits(oa, shift),
+      s2 !== undefined ? r.ipa - lowBits(r.ipa, shift) : -1,
+      r.s1Perms,
+      s2 !== undefined ? r.s2Perms : 0xff,
+      attr,
+      r.s1Level,
+      this.mGran,
+    );
+    // noteHit of a translated (not bypassed) result: attrsOf's key with alloc −1.
+    this.lastPa = oa;
+    this.lastInfo = attr * 64 + (priv ? 2 : 0) + (exec ? 1 : 0);
+    return oa;
+  }
+
+  /** The transaction of the remembered configuration as resolve leaves it before stage 1. */
+  private rememberedTxn(va: number, flags: number): Txn {
+    const t = this.fastTxn(this.mSid, this.mSsid, va, flags);
+    this.applyOverrides(t, this.mSte as SteConfig);
+    t.cd = this.mCd;
+    return t;
   }
 
   setLastResult(r: TranslationResult): void {
@@ -713,6 +848,17 @@ class TranslationModel implements Translation {
   private mCtxG: TlbContext | undefined = undefined;
   private mSteSlot = -1;
   private mCdSlot = -1;
+  // What missRemembered needs: the STE and CD (with its cache entry), the walk parameters of
+  // stage 1 and (nested) stage 2 as stage1 passes them, log2 of the stage-1 granule, the
+  // descriptor memory, and a walk request reused by every walk (the walker reads it at once).
+  private mSte: SteConfig | undefined = undefined;
+  private mEntry: CdEntry | undefined = undefined;
+  private mCd: CdConfig | undefined = undefined;
+  private mS1: StageParams | undefined = undefined;
+  private mS2: StageParams | undefined = undefined;
+  private mGran = 0;
+  private mMem: WalkMemory | undefined = undefined;
+  private readonly wreq = { address: 0, write: false, exec: false, priv: false };
   // Fast-path hits not yet added to st (the stats getter folds them in).
   private fastHits = 0;
   // The module's permission tables, as fields (a field load is cheaper than a module constant).
@@ -752,6 +898,16 @@ class TranslationModel implements Translation {
     this.mCtxG = entry.ctxG[0];
     this.mSteSlot = steSlot;
     this.mCdSlot = cdSlot;
+    const cd = entry.cd;
+    this.mSte = ste;
+    this.mEntry = entry;
+    this.mCd = cd;
+    // (missRemembered runs only below mLimit, so only with the half enabled.)
+    const p = h.enabled ? h.params : undefined;
+    this.mS1 = p === undefined ? undefined : this.s1Params(p);
+    this.mS2 = ste.s2 ? this.s2Params(ste.s2Params as StageParams) : undefined;
+    this.mGran = p === undefined ? 0 : Math.log2(p.granule);
+    this.mMem = this.walkMemory(cd.bigEndian);
     this.mVer = caches.epoch.version;
     this.mClock = -1;
   }
@@ -1173,7 +1329,7 @@ class TranslationModel implements Translation {
     }
     // A stage-2 bypass truncates the IPA to OAS silently (§3.4).
     const pa = lowBits(t.va, this.core.features.oas);
-    const memAttr = ste.memAttr >= 0 ? memAttrToMair(ste.memAttr) : -1;
+    const memAttr = ste.memAttr >= 0 ? mairOf(ste.memAttr) : -1;
     const sh = ste.shcfg === 1 ? -1 : ste.shcfg;
     return this.hitOf(pa, 0xff, 0xff, 12, packAttr(memAttr, effectiveSh(memAttr, sh)), true);
   }
@@ -1218,8 +1374,8 @@ class TranslationModel implements Translation {
     );
     if (obs !== undefined) obs.walkEnd(undefined, ctx, ipa, r, undefined, s2);
     if (!r.ok) return this.walkFault(t, r);
-    const incoming = ste.memAttr >= 0 ? memAttrToMair(ste.memAttr) : -1;
-    const memAttr = applyS2(incoming, r.memAttr, s2.fwb === true);
+    const incoming = ste.memAttr >= 0 ? mairOf(ste.memAttr) : -1;
+    const memAttr = applyS2Memo(incoming, r.memAttr, s2.fwb === true);
     const sh = effectiveSh(memAttr, combineSh(ste.shcfg === 1 ? -1 : ste.shcfg, r.s2Sh));
     const attr = packAttr(memAttr, sh);
     const shift = r.blockShift;
@@ -1371,7 +1527,7 @@ class TranslationModel implements Translation {
     let memAttr = mairByte(cd.mairLo, cd.mairHi, r.attrIndx);
     let sh = r.sh;
     if (nested) {
-      memAttr = applyS2(memAttr, r.memAttr, ste.s2Params?.fwb === true);
+      memAttr = applyS2Memo(memAttr, r.memAttr, ste.s2Params?.fwb === true);
       sh = combineSh(sh, r.s2Sh);
     }
     const attr = packAttr(memAttr, effectiveSh(memAttr, sh));

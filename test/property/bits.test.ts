@@ -34,6 +34,7 @@ import {
   subset53,
   xor32,
 } from '../../src/arch/bits.ts';
+import { mairByte } from '../../src/smmu/attrs.ts';
 
 const U64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 /** Non-negative integers below 2^53 (addresses on the number path), as bigint. */
@@ -136,6 +137,16 @@ describe('address helpers', () => {
       { numRuns: 2000 },
     );
   });
+  it('mairByte(lo, hi, i) = byte i of the 64-bit MAIR hi:lo', () => {
+    fc.assert(
+      fc.property(fc.bigInt(0n, 2n ** 64n - 1n), fc.integer({ min: 0, max: 7 }), (mair, i) => {
+        const lo = Number(mair & 0xffff_ffffn);
+        const hi = Number(mair >> 32n);
+        expect(BigInt(mairByte(lo, hi, i))).toBe((mair >> BigInt(8 * i)) & 0xffn);
+      }),
+    );
+  });
+
   it('lowBits(x, n) = x mod 2^n', () => {
     fc.assert(
       fc.property(ADDR, fc.integer({ min: 0, max: 53 }), (a, n) => {
