@@ -320,7 +320,7 @@ for (const row of rows) {
   bench(row.name, () => do_not_optimize(row.pass()));
 }
 
-// SMMU translate rigs (registered now, measured in the same mitata run).
+// SMMU translate rigs (the C data and checksums; each row is measured in its own process).
 const smmuRows = await translateRows();
 const iommufdFigures = registerIommufd();
 const guestFigures = registerGuest();
@@ -353,6 +353,24 @@ for (const row of rows) {
   });
 }
 
+/**
+ * A translate row's TS figure, measured in a fresh Node process (bench/translate-row.ts), as each
+ * C mode runs in its own process (see translateRows).
+ */
+function measureInChild(name: string): number {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(HERE, 'translate-row.ts'), name], {
+    encoding: 'utf8',
+    cwd: join(HERE, '..'),
+  });
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) {
+    throw new Error(`translate row '${name}' failed: ${r.stderr || r.stdout}`);
+  }
+  const ns = (JSON.parse(line) as { ns: number }).ns;
+  console.log(`[bench] ${name}: ${fmtNs(ns)} (own process)`);
+  return ns;
+}
+
 /** The C side of a translate row: the rig's memory, table roots and geometry. */
 function translateScenario(r: TranslateRow): Scenario {
   const sc = r.rig.sc;
@@ -374,7 +392,9 @@ function translateScenario(r: TranslateRow): Scenario {
   };
 }
 const cTranslate = new Map<number, number>();
+const tsTranslate = new Map<string, number>();
 for (const r of smmuRows) {
+  tsTranslate.set(r.name, measureInChild(r.name));
   const file = join(BUILD, `data-${r.mode}.bin`);
   writeData(file, r.mode, translateScenario(r), SMMU_IOVAS.map(BigInt));
   const c = runC(file);
@@ -385,7 +405,7 @@ for (const r of smmuRows) {
   }
   cTranslate.set(r.mode, c.ns);
 }
-figures.push(...translateFigures(results, smmuRows, cTranslate));
+figures.push(...translateFigures(smmuRows, tsTranslate, cTranslate));
 const mem = bytesPerEntry();
 for (const [name, v] of [
   ['4.8 TLB bookkeeping per cached entry', mem.tlb],
