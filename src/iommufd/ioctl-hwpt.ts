@@ -4,7 +4,7 @@
 // IOMMU_HWPT_SET_DIRTY_TRACKING / _GET_DIRTY_BITMAP, IOMMU_HWPT_INVALIDATE.
 
 import { ERRNO } from '../arch/errno.ts';
-import { allocDomainNested, cacheInvalidate } from './arm-smmu-v3/vsmmu.ts';
+import { allocDomainNested, cacheInvalidate, type UserArray } from './arm-smmu-v3/vsmmu.ts';
 import { attachForAlloc, deviceDetach } from './device.ts';
 import { ULONG_MAX } from './io-pagetable.ts';
 import type { IoctlHandlerCtx } from './ioctl-common.ts';
@@ -300,6 +300,30 @@ export function getDirtyBitmap(ctx: IoctlHandlerCtx, u: Ucmd): number {
 }
 
 /** IOMMU_HWPT_INVALIDATE: entry_num is written back even on failure. */
+/**
+ * The user array of IOMMU_HWPT_INVALIDATE (a class rather than an object with a closure: a
+ * closure made per call costs a property definition each under tsx's name-keeping transform).
+ */
+class InvalidationArray implements UserArray {
+  readonly type: number;
+  readonly entryLen: number;
+  readonly entryNum: number;
+  private readonly u: Ucmd;
+  private readonly uptr: number;
+
+  constructor(type: number, entryLen: number, entryNum: number, u: Ucmd, uptr: number) {
+    this.type = type;
+    this.entryLen = entryLen;
+    this.entryNum = entryNum;
+    this.u = u;
+    this.uptr = uptr;
+  }
+
+  read(off: number, len: number): Uint8Array | null {
+    return this.u.readUser(this.uptr < 0 ? -1 : this.uptr + off, len);
+  }
+}
+
 export function hwptInvalidate(ctx: IoctlHandlerCtx, u: Ucmd): number {
   let rc = 0;
   let done = 0;
@@ -317,12 +341,10 @@ export function hwptInvalidate(ctx: IoctlHandlerCtx, u: Ucmd): number {
     else if (pt.type === 'VIOMMU') {
       if (!pt.vsmmu) rc = -EOPNOTSUPP;
       else {
-        const r = cacheInvalidate(pt.vsmmu, {
-          type: u.u32(O_INV.data_type as number),
-          entryLen,
-          entryNum,
-          read: (off, len) => u.readUser(uptr < 0 ? -1 : uptr + off, len),
-        });
+        const r = cacheInvalidate(
+          pt.vsmmu,
+          new InvalidationArray(u.u32(O_INV.data_type as number), entryLen, entryNum, u, uptr),
+        );
         rc = r.rc;
         done = r.done;
       }
