@@ -567,6 +567,7 @@ class TranslationModel implements Translation {
         throw new VsmmuError('BAD_CONFIG', `${k} must be a non-negative integer, got ${String(v)}`);
       }
     }
+    // IMPDEF: §3.17 TLB replacement (default CLOCK, see tlb.ts).
     this.tlb = new Tlb(tlbCap, opts.tlbEviction ?? opts.eviction ?? 'clock', core.trace);
     this.caches = new ConfigCaches<CdEntry>(sizes, eviction);
     this.epoch = this.caches.epoch;
