@@ -153,8 +153,8 @@ export function attrSh(packed: number): number {
 }
 
 // Slot layout: one Int32Array row of SLOT words per entry (all an entry's integer fields in one
-// or two cache lines) and one Float64Array row of two. TAG is
-// context id × 16 + block-size class (−1 for a free slot); BLO/BHI the block number's u32 halves;
+// or two cache lines) and one Float64Array row of two. TAG is context id × 16 + block-size class
+// (−1 for a free slot); BLO/BHI the block number's u32 halves;
 // PERMS the hit mask (permHit) | stage-1 bits << 8 | stage-2 bits << 16 | log2 block size << 24
 // (what a hit reads, in one word); INFO (level + 1) | log2 granule << 3 | packed attribute << 11;
 // PREV/NEXT the replacement order's links (free slots are chained through NEXT); REF the CLOCK
