@@ -1,7 +1,9 @@
-// Benchmarks: the single entry of `npm run bench` (never part of npm test). It runs every suite —
-// page-table walks and field decode (here), the SMMU model (bench/smmu.ts, issue 4.8), the
+// Benchmarks: the single entry of `npm run bench` (never part of npm test). It runs every suite,
+// each in a Node process of its own so that no suite's heap or JIT profile shapes another's code
+// (as each C mode runs in its own process): page-table walks and field decode (here, one mitata
+// run), each SMMU translate row (bench/smmu.ts via bench/translate-row.ts, issue 4.8), the
 // iommufd kernel model (bench/iommufd.ts, issue 5.11) and the guest loop (bench/guest.ts, issue
-// 6.7) — in one mitata run, then the QEMU comparison, and prints one summary table: figure,
+// 6.7) via bench/suite.ts; then the QEMU comparison, and prints one summary table: figure,
 // median, baseline, ratio, target, met? Each ratio's C side does the same work on the same data
 // structure (formats.md §10), compiled with `cc -O2` into bench/.build/ and timed in the same run
 // (bench/c/walk.c). Exits 1 when the two sides disagree on the results (checksums).
@@ -23,8 +25,6 @@ import {
   walkNested,
   walkS1,
 } from '../src/pgtable/index.ts';
-import { registerGuest } from './guest.ts';
-import { registerIommufd } from './iommufd.ts';
 import {
   bytesPerEntry,
   qemuComparison,
@@ -322,8 +322,6 @@ for (const row of rows) {
 
 // SMMU translate rigs (the C data and checksums; each row is measured in its own process).
 const smmuRows = await translateRows();
-const iommufdFigures = registerIommufd();
-const guestFigures = registerGuest();
 
 buildC();
 const results = await run({ format: 'mitata' });
@@ -369,6 +367,25 @@ function measureInChild(name: string): number {
   const ns = (JSON.parse(line) as { ns: number }).ns;
   console.log(`[bench] ${name}: ${fmtNs(ns)} (own process)`);
   return ns;
+}
+
+/**
+ * A suite (bench/suite.ts) in a fresh Node process: its mitata table is shown as it comes, its
+ * figures come back as the last line.
+ */
+function suiteInChild(name: 'iommufd' | 'guest'): Figure[] {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(HERE, 'suite.ts'), name], {
+    encoding: 'utf8',
+    cwd: join(HERE, '..'),
+    env: process.env,
+  });
+  const lines = r.stdout.trimEnd().split('\n');
+  const last = lines.pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('[')) {
+    throw new Error(`bench suite '${name}' failed: ${r.stderr || r.stdout}`);
+  }
+  console.log(lines.join('\n'));
+  return JSON.parse(last) as Figure[];
 }
 
 /** The C side of a translate row: the rig's memory, table roots and geometry. */
@@ -421,8 +438,8 @@ for (const [name, v] of [
   });
 }
 figures.push(...(await qemuComparison()));
-figures.push(...iommufdFigures(results));
-figures.push(...guestFigures(results));
+figures.push(...suiteInChild('iommufd'));
+figures.push(...suiteInChild('guest'));
 printSummary(figures);
 console.log(
   `\nNode ${process.version}; times are medians per operation; ratios are TS / C (same run).`,
