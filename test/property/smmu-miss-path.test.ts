@@ -13,11 +13,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IOMMU_PROT } from '../../src/pgtable/index.ts';
-import type { TranslationObserver } from '../../src/smmu/translate.ts';
 import { FAST_ACCESS, FAST_RESULT, type TranslateResult } from '../../src/smmu/types.ts';
 import {
   CD_AREA,
   cmd,
+  passThrough,
   pgtable,
   RO,
   RW,
@@ -90,18 +90,6 @@ const stepArb = fc.oneof(
     }),
   },
 );
-
-/** An observer that observes nothing: its presence alone keeps the general path. */
-const passThrough: TranslationObserver = {
-  walkSink: () => {},
-  walkMemory: (m) => m,
-  transactionStart: () => {},
-  transactionEnd: () => {},
-  lookup: () => {},
-  walkStart: () => {},
-  walkEnd: () => {},
-  configFetch: () => {},
-};
 
 function build(s: Setup): TRig {
   const r = trig({

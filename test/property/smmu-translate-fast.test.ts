@@ -14,11 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { VsmmuError } from '../../src/arch/errors.ts';
 import { createQtestServer } from '../../src/devices/qtest.ts';
 import type { Smmu } from '../../src/smmu/smmu.ts';
-import {
-  createTranslation,
-  type Translation,
-  type TranslationObserver,
-} from '../../src/smmu/translate.ts';
+import { createTranslation, type Translation } from '../../src/smmu/translate.ts';
 import { FAST_ACCESS, FAST_RESULT, type TranslateResult } from '../../src/smmu/types.ts';
 import {
   applyScenario,
@@ -30,6 +26,7 @@ import {
   R,
   Scenario,
 } from '../oracle/rig.ts';
+import { passThrough } from '../unit/smmu-translate-kit.ts';
 
 type Granule = 4096 | 16384 | 65536;
 
@@ -73,18 +70,6 @@ function build(s: Setup): Scenario {
   }
   return sc;
 }
-
-/** An observer that observes nothing: its presence alone disables the memoised hit path. */
-const passThrough: TranslationObserver = {
-  walkSink: () => {},
-  walkMemory: (m) => m,
-  transactionStart: () => {},
-  transactionEnd: () => {},
-  lookup: () => {},
-  walkStart: () => {},
-  walkEnd: () => {},
-  configFetch: () => {},
-};
 
 async function smmuFor(s: Setup, general = false): Promise<Smmu> {
   const { server, smmu } = createQtestServer({

@@ -23,6 +23,7 @@ import { Smmu } from '../../src/smmu/smmu.ts';
 import {
   createTranslation,
   type Translation,
+  type TranslationObserver,
   type TranslationOptions,
 } from '../../src/smmu/translate.ts';
 import type { SmmuFeatures, TraceEvent } from '../../src/smmu/types.ts';
@@ -37,6 +38,21 @@ import {
 } from './smmu-kit.ts';
 
 /** Stream table base used by the tests (16 MiB). */
+/**
+ * An observer that observes nothing: its presence alone keeps a translation side on its general
+ * path (nothing is remembered for the number path while an observer is installed).
+ */
+export const passThrough: TranslationObserver = {
+  walkSink: () => {},
+  walkMemory: (m) => m,
+  transactionStart: () => {},
+  transactionEnd: () => {},
+  lookup: () => {},
+  walkStart: () => {},
+  walkEnd: () => {},
+  configFetch: () => {},
+};
+
 export const STRTAB = 0x100_0000;
 /** Where L2 stream arrays go. */
 export const L2_AREA = 0x180_0000;
