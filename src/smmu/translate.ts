@@ -773,32 +773,52 @@ class TranslationModel implements Translation {
         ? walkS1(mem, s1, w, this.core.trace)
         : walkNested(mem, s1, s2, w, this.core.trace);
     if (!r.ok) return this.noteFail(this.walkFault(this.rememberedTxn(va, flags), r));
-    const cd = this.mCd as CdConfig;
-    let memAttr = mairByte(cd.mairLo, cd.mairHi, r.attrIndx);
-    let sh = r.sh;
-    if (s2 !== undefined) {
-      memAttr = applyS2Memo(memAttr, r.memAttr, s2.fwb === true);
-      sh = combineSh(sh, r.s2Sh);
-    }
-    const attr = packAttr(memAttr, effectiveSh(memAttr, sh));
-    const shift = r.blockShift;
+    const fwb = s2 === undefined ? undefined : s2.fwb === true;
+    const attr = this.fill(r, this.mCd as CdConfig, fwb, ctxA, ctxG, va, this.mGran);
     const oa = r.oa;
-    tlb.insert(
-      r.nG && ctxA ? ctxA : ctxG,
-      va,
-      shift,
-      oa - lowBits(oa, shift),
-      s2 !== undefined ? r.ipa - lowBits(r.ipa, shift) : -1,
-      r.s1Perms,
-      s2 !== undefined ? r.s2Perms : 0xff,
-      attr,
-      r.s1Level,
-      this.mGran,
-    );
     // noteHit of a translated (not bypassed) result: attrsOf's key with alloc −1.
     this.lastPa = oa;
     this.lastInfo = attr * 64 + (priv ? 2 : 0) + (exec ? 1 : 0);
     return oa;
+  }
+
+  /**
+   * Fills the TLB from a successful stage-1 (or nested, when `s2Fwb` is defined: S2FWB) walk of
+   * `key`: the attributes from the CD's MAIR (combined with stage 2's), the entry in the
+   * ASID-tagged context when the leaf is nG (and there is one: EL2 entries are global), else the
+   * global one. Returns the packed attribute.
+   */
+  private fill(
+    r: WalkResult & { ok: true },
+    cd: CdConfig,
+    s2Fwb: boolean | undefined,
+    ctxA: TlbContext | undefined,
+    ctxG: TlbContext,
+    key: number,
+    granShift: number,
+  ): number {
+    const nested = s2Fwb !== undefined;
+    let memAttr = mairByte(cd.mairLo, cd.mairHi, r.attrIndx);
+    let sh = r.sh;
+    if (nested) {
+      memAttr = applyS2Memo(memAttr, r.memAttr, s2Fwb);
+      sh = combineSh(sh, r.s2Sh);
+    }
+    const attr = packAttr(memAttr, effectiveSh(memAttr, sh));
+    const shift = r.blockShift;
+    this.tlb.insert(
+      r.nG && ctxA ? ctxA : ctxG,
+      key,
+      shift,
+      r.oa - lowBits(r.oa, shift),
+      nested ? r.ipa - lowBits(r.ipa, shift) : -1,
+      r.s1Perms,
+      nested ? r.s2Perms : 0xff,
+      attr,
+      r.s1Level,
+      granShift,
+    );
+    return attr;
   }
 
   /** The transaction of the remembered configuration as resolve leaves it before stage 1. */
@@ -1525,29 +1545,9 @@ class TranslationModel implements Translation {
       obs.walkEnd(ctxA, ctxG, key, r, s1, nested ? (ste.s2Params as StageParams) : undefined);
     }
     if (!r.ok) return this.walkFault(t, r);
-    let memAttr = mairByte(cd.mairLo, cd.mairHi, r.attrIndx);
-    let sh = r.sh;
-    if (nested) {
-      memAttr = applyS2Memo(memAttr, r.memAttr, ste.s2Params?.fwb === true);
-      sh = combineSh(sh, r.s2Sh);
-    }
-    const attr = packAttr(memAttr, effectiveSh(memAttr, sh));
-    const shift = r.blockShift;
-    // EL2 (non-E2H) entries are global; otherwise nG selects the ASID-tagged context.
-    const ctx = r.nG && ctxA ? ctxA : ctxG;
-    this.tlb.insert(
-      ctx,
-      key,
-      shift,
-      r.oa - lowBits(r.oa, shift),
-      nested ? r.ipa - lowBits(r.ipa, shift) : -1,
-      r.s1Perms,
-      nested ? r.s2Perms : 0xff,
-      attr,
-      r.s1Level,
-      Math.log2(s1.granule),
-    );
-    return this.hitOf(r.oa, r.s1Perms, nested ? r.s2Perms : 0xff, shift, attr, false);
+    const fwb = nested ? ste.s2Params?.fwb === true : undefined;
+    const attr = this.fill(r, cd, fwb, ctxA, ctxG, key, Math.log2(s1.granule));
+    return this.hitOf(r.oa, r.s1Perms, nested ? r.s2Perms : 0xff, r.blockShift, attr, false);
   }
 
   /** A stage-1 input outside the enabled VA ranges: F_TRANSLATION, stage 1, CLASS IN. */
