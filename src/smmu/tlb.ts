@@ -219,7 +219,8 @@ export class Tlb {
     let bits = 1;
     while (2 ** bits < 2 * n) bits++;
     this.index = new Int32Array(2 ** bits).fill(-1);
-    this.indexMask = 2 ** bits - 1;
+    // A small integer (not a double: `2 ** bits` is one) where it fits.
+    this.indexMask = bits <= 30 ? (1 << bits) - 1 : 2 ** bits - 1;
     this.hashShift = 32 - bits;
   }
 
