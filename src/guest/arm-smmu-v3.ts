@@ -1355,28 +1355,25 @@ export class GuestArmSmmuV3 {
    * it, reports overflow. Returns the events read by this call.
    */
   processEvents(): GuestEvent[] {
-    this.requireProbed();
-    const before = this.events.length;
-    this.enter();
-    try {
-      this.evtqThread();
-    } finally {
-      this.leave();
-    }
-    return this.events.slice(before);
+    return this.runThread(() => this.evtqThread(), this.events);
   }
 
   /** Runs the PRI-queue thread now (arm_smmu_priq_thread); returns the requests read. */
   processPageRequests(): (readonly [bigint, bigint])[] {
+    return this.runThread(() => this.priqThread(), this.pageRequests);
+  }
+
+  /** Runs a queue thread inside one driver entry; returns what it appended to `out`. */
+  private runThread<T>(thread: () => void, out: readonly T[]): T[] {
     this.requireProbed();
-    const before = this.pageRequests.length;
+    const before = out.length;
     this.enter();
     try {
-      this.priqThread();
+      thread();
     } finally {
       this.leave();
     }
-    return this.pageRequests.slice(before);
+    return out.slice(before);
   }
 
   /** A mark for `eventsSince`. */
